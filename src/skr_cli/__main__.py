@@ -1,0 +1,3 @@
+from skr_cli.cli import main
+
+main()

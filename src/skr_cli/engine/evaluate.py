@@ -1,0 +1,79 @@
+"""Accuracy at clip and video level, and CPU latency."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from skr_cli.data.clips import Batch
+
+
+def _hits(logits: torch.Tensor, labels: torch.Tensor, k: int) -> int:
+    k = min(k, logits.shape[-1])
+    return int((logits.topk(k, dim=-1).indices == labels[:, None]).any(dim=-1).sum())
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, loader: Iterable[Batch], on_skipped: Callable[[list[str]], None]
+) -> dict[str, float]:
+    """Clip-level and video-level top-1/top-5 (%), and the mean clip cross-entropy.
+
+    The loader yields (clips (B, N, C, T, H, W), labels (B,), failed paths): N clips per video.
+    All clips of a batch go through the network at once; a video's prediction averages the
+    logits of its clips.
+    """
+    was_training = model.training
+    model.eval()
+    sums = {"top1": 0, "top5": 0, "video_top1": 0, "video_top5": 0, "loss": 0.0}
+    videos = clips_seen = 0
+    for clips, labels, failed in loader:
+        on_skipped(failed)
+        if len(labels) == 0:
+            continue
+        batch, per_video = clips.shape[:2]
+        logits = model(clips.flatten(0, 1)).view(batch, per_video, -1)  # (B, N, K)
+        clip_labels = labels.repeat_interleave(per_video)
+        flat = logits.flatten(0, 1)
+        sums["loss"] += F.cross_entropy(flat, clip_labels, reduction="sum").item()
+        sums["top1"] += _hits(flat, clip_labels, 1)
+        sums["top5"] += _hits(flat, clip_labels, 5)
+        sums["video_top1"] += _hits(logits.mean(dim=1), labels, 1)
+        sums["video_top5"] += _hits(logits.mean(dim=1), labels, 5)
+        videos, clips_seen = videos + batch, clips_seen + batch * per_video
+    model.train(was_training)
+    if videos == 0:
+        raise RuntimeError("evaluation saw no decodable video")
+    return {
+        "top1": 100.0 * sums["top1"] / clips_seen,
+        "top5": 100.0 * sums["top5"] / clips_seen,
+        "video_top1": 100.0 * sums["video_top1"] / videos,
+        "video_top5": 100.0 * sums["video_top5"] / videos,
+        "loss": sums["loss"] / clips_seen,
+        "videos": videos,
+        "clips": clips_seen,
+    }
+
+
+@torch.no_grad()
+def latency_ms(models: dict[str, nn.Module], clip: torch.Tensor, runs: int) -> dict[str, float]:
+    """Median forward time (ms) of each model at batch 1, measured side by side.
+
+    The models take turns run by run, so a change in machine load hits all of them alike.
+    """
+    for model in models.values():
+        model.eval()
+        for _ in range(3):  # warm-up: allocator, kernel selection
+            model(clip)
+    times: dict[str, list[float]] = {name: [] for name in models}
+    for _ in range(runs):
+        for name, model in models.items():
+            start = time.perf_counter()
+            model(clip)
+            times[name].append(1000.0 * (time.perf_counter() - start))
+    return {name: statistics.median(values) for name, values in times.items()}

@@ -1,0 +1,145 @@
+"""Inception-v1 I3D (Carreira & Zisserman, 2017) with a width multiplier.
+
+Module names follow the widely used PyTorch port of DeepMind's model (``Conv3d_1a_7x7.conv3d``,
+``Mixed_3b.b1a.bn``, ``logits.conv3d``, ...), so the full-size network and the tiny test variant
+are one builder with other arguments.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# Published output channels of each Inception block's branches:
+# (b0 1x1, b1a 1x1, b1b 3x3, b2a 1x1, b2b 3x3, b3b 1x1 after max-pool).
+MIXED_CHANNELS: dict[str, tuple[int, int, int, int, int, int]] = {
+    "Mixed_3b": (64, 96, 128, 16, 32, 32),
+    "Mixed_3c": (128, 128, 192, 32, 96, 64),
+    "Mixed_4b": (192, 96, 208, 16, 48, 64),
+    "Mixed_4c": (160, 112, 224, 24, 64, 64),
+    "Mixed_4d": (128, 128, 256, 24, 64, 64),
+    "Mixed_4e": (112, 144, 288, 32, 64, 64),
+    "Mixed_4f": (256, 160, 320, 32, 128, 128),
+    "Mixed_5b": (256, 160, 320, 32, 128, 128),
+    "Mixed_5c": (384, 192, 384, 48, 128, 128),
+}
+
+
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TF "SAME" padding (before, after) for one dimension of length ``size``."""
+    total = max(kernel - stride, 0) if size % stride == 0 else max(kernel - size % stride, 0)
+    return total // 2, total - total // 2
+
+
+def pad_same(x: torch.Tensor, kernel: tuple[int, ...], stride: tuple[int, ...]) -> torch.Tensor:
+    """Pads a (B, C, T, H, W) tensor so that a kernel/stride covers it TF-"SAME"-style."""
+    pads: list[int] = []
+    for size, k, s in reversed(list(zip(x.shape[2:], kernel, stride, strict=True))):
+        pads.extend(same_padding(size, k, s))
+    return F.pad(x, pads) if any(pads) else x
+
+
+class Unit3D(nn.Module):
+    """Conv3d (SAME padding, no bias) → BatchNorm3d (eps 1e-3) → ReLU; or a bare biased conv."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel: tuple[int, int, int] = (1, 1, 1),
+        stride: tuple[int, int, int] = (1, 1, 1),
+        use_bn: bool = True,
+        activation: bool = True,
+    ) -> None:
+        super().__init__()
+        self.kernel, self.stride = kernel, stride
+        self.conv3d = nn.Conv3d(in_channels, out_channels, kernel, stride, bias=not use_bn)
+        self.bn = nn.BatchNorm3d(out_channels, eps=1e-3, momentum=0.01) if use_bn else None
+        self.activation = activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv3d(pad_same(x, self.kernel, self.stride))
+        if self.bn is not None:
+            x = self.bn(x)
+        return F.relu(x) if self.activation else x
+
+
+class MaxPool3dSame(nn.MaxPool3d):
+    """Max-pooling with TF "SAME" padding (zero padding is safe: inputs follow a ReLU)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(pad_same(x, self.kernel_size, self.stride))
+
+
+class InceptionBlock(nn.Module):
+    """Four parallel branches whose outputs are concatenated along channels."""
+
+    def __init__(self, in_channels: int, out: tuple[int, int, int, int, int, int]) -> None:
+        super().__init__()
+        self.b0 = Unit3D(in_channels, out[0])
+        self.b1a = Unit3D(in_channels, out[1])
+        self.b1b = Unit3D(out[1], out[2], kernel=(3, 3, 3))
+        self.b2a = Unit3D(in_channels, out[3])
+        self.b2b = Unit3D(out[3], out[4], kernel=(3, 3, 3))
+        self.b3a = MaxPool3dSame(kernel_size=(3, 3, 3), stride=(1, 1, 1))
+        self.b3b = Unit3D(in_channels, out[5])
+        self.out_channels = out[0] + out[2] + out[4] + out[5]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        branches = [self.b0(x), self.b1b(self.b1a(x)), self.b2b(self.b2a(x)), self.b3b(self.b3a(x))]
+        return torch.cat(branches, dim=1)
+
+
+def scaled(channels: int, width: float) -> int:
+    """Channel count after the width multiplier, never below one."""
+    return max(1, int(math.ceil(channels * width)))
+
+
+class InceptionI3d(nn.Module):
+    """I3D: stem, nine Inception blocks, average pool, dropout, 1x1x1 classifier, mean over time.
+
+    Input (B, C, T, H, W); output logits (B, num_classes). The head's average pool is the
+    published (2, 7, 7) window, clipped to the feature map, so small clips work too.
+    """
+
+    def __init__(
+        self,
+        *,
+        num_classes: int,
+        width: float,
+        dropout: float,
+        in_channels: int,
+    ) -> None:
+        super().__init__()
+
+        def w(channels: int) -> int:
+            return scaled(channels, width)
+
+        self.Conv3d_1a_7x7 = Unit3D(in_channels, w(64), kernel=(7, 7, 7), stride=(2, 2, 2))
+        self.MaxPool3d_2a_3x3 = MaxPool3dSame(kernel_size=(1, 3, 3), stride=(1, 2, 2))
+        self.Conv3d_2b_1x1 = Unit3D(w(64), w(64))
+        self.Conv3d_2c_3x3 = Unit3D(w(64), w(192), kernel=(3, 3, 3))
+        self.MaxPool3d_3a_3x3 = MaxPool3dSame(kernel_size=(1, 3, 3), stride=(1, 2, 2))
+        channels = w(192)
+        for name, out in MIXED_CHANNELS.items():
+            if name == "Mixed_4b":
+                self.MaxPool3d_4a_3x3 = MaxPool3dSame(kernel_size=(3, 3, 3), stride=(2, 2, 2))
+            if name == "Mixed_5b":
+                self.MaxPool3d_5a_2x2 = MaxPool3dSame(kernel_size=(2, 2, 2), stride=(2, 2, 2))
+            block = InceptionBlock(channels, tuple(w(c) for c in out))
+            setattr(self, name, block)
+            channels = block.out_channels
+        self.dropout = nn.Dropout(dropout)
+        self.logits = Unit3D(channels, num_classes, use_bn=False, activation=False)
+        self.features = [n for n, _ in self.named_children() if n not in ("dropout", "logits")]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for name in self.features:
+            x = getattr(self, name)(x)
+        window = [min(k, s) for k, s in zip((2, 7, 7), x.shape[2:], strict=True)]
+        x = F.avg_pool3d(x, window, stride=1)  # (B, C, T', H', W')
+        x = self.logits(self.dropout(x))  # (B, classes, T', H', W')
+        return x.mean(dim=(2, 3, 4))  # logits averaged over time (and the rare leftover space)
