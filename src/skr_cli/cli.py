@@ -36,8 +36,14 @@ def _is_int(value: object) -> bool:
 
 COUNTS_FROM_ZERO = ("train.epochs", "finetune.epochs")
 COUNTS_FROM_ONE = (
-    "train.batch_size", "finetune.batch_size", "eval.batch_size", "eval.latency_runs",
-    "prune.calib_batches", "dataset.frames", "dataset.size", "dataset.eval_clips",
+    "train.batch_size",
+    "finetune.batch_size",
+    "eval.batch_size",
+    "eval.latency_runs",
+    "prune.calib_batches",
+    "dataset.frames",
+    "dataset.size",
+    "dataset.eval_clips",
 )
 
 

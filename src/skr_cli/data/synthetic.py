@@ -176,8 +176,12 @@ def render_clip(
     for _ in range(spec.distractors):
         steps = rng.normal(0, 0.04 * size, size=(frames, 2)).cumsum(axis=0)
         start = rng.uniform(0.1, 0.9, size=2) * size
-        cov = _blobs((grid[0], grid[1]), start[0] + steps[:, 0], start[1] + steps[:, 1],
-                     np.full(frames, 0.06 * size))[..., None]
+        cov = _blobs(
+            (grid[0], grid[1]),
+            start[0] + steps[:, 0],
+            start[1] + steps[:, 1],
+            np.full(frames, 0.06 * size),
+        )[..., None]
         video = video * (1 - cov) + rng.uniform(0, 1, size=3) * cov
     video += rng.normal(0, spec.noise, size=video.shape)
     return (np.clip(video, 0, 1) * 255).round().astype(np.uint8)

@@ -18,9 +18,7 @@ def read_class_index(path: Path) -> list[str]:
     return names
 
 
-def read_split(
-    splits: Path, split: str, fold: int, classes: list[str]
-) -> list[tuple[str, int]]:
+def read_split(splits: Path, split: str, fold: int, classes: list[str]) -> list[tuple[str, int]]:
     """(relative path, label) pairs of ``trainlistNN.txt`` or ``testlistNN.txt``.
 
     Train lines carry the 1-based label; test lines carry only the path, whose folder names the

@@ -28,7 +28,8 @@ def remove_channels(model: nn.Module, plan: Plan, example: torch.Tensor) -> nn.M
         raise KeyError(f"plan names layers the model does not have: {unknown}")
     was_training = model.training
     model.eval()
-    graph = tp.DependencyGraph().build_dependency(model, example_inputs=example)
+    with torch.enable_grad():  # the graph is traced through autograd
+        graph = tp.DependencyGraph().build_dependency(model, example_inputs=example)
     for name, idxs in plan.items():
         if not idxs:
             continue

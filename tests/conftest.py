@@ -1,0 +1,53 @@
+"""Shared fixtures: tests run offline on CPU, with generated data in a temporary cache."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from skr_cli.cli import config_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = Path(config_dir())
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _offline(tmp_path_factory: pytest.TempPathFactory) -> None:
+    os.environ["SKR_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    os.environ["WANDB_MODE"] = "disabled"
+    torch.set_num_threads(1)
+
+
+@pytest.fixture
+def make_cfg() -> Callable[..., DictConfig]:
+    """Composes the real config tree with overrides, as ``skr-run`` would."""
+
+    def make(*overrides: str) -> DictConfig:
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+            return compose("config", overrides=list(overrides))
+
+    return make
+
+
+@pytest.fixture
+def skr_run(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess]:
+    """Runs ``skr-run`` in a subprocess with its outputs in ``tmp_path / name``."""
+
+    def run(*overrides: str, out: str = "run", module: bool = False):
+        entry = (
+            [sys.executable, "-m", "skr_cli"]
+            if module
+            else [str(Path(sys.executable).parent / "skr-run")]
+        )
+        args = [*entry, f"hydra.run.dir={tmp_path / out}", *overrides]
+        return subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, timeout=600)
+
+    return run

@@ -1,0 +1,107 @@
+"""End-to-end runs of ``skr-run`` on tiny synthetic data, in subprocesses, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from skr_cli.tracking.metrics import without_timings
+
+pytestmark = pytest.mark.slow
+
+SMOKE = ("debug=smoke", "logger.mode=disabled")
+
+
+def metrics_of(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def test_smoke_run_prunes_for_real(skr_run, tmp_path: Path) -> None:
+    result = skr_run(*SMOKE)
+    assert result.returncode == 0, result.stderr
+    metrics = metrics_of(tmp_path / "run")
+    for key in (
+        "heuristic",
+        "prune_ratio",
+        "relocation_strength",
+        "lowrank_weight",
+        "seed",
+        "dataset",
+        "model",
+        "delta_loss_remove",
+        "mac_convention",
+    ):
+        assert key in metrics
+    for stage in ("dense", "pruned", "final"):
+        assert {"top1", "top5", "params", "macs"} <= set(metrics[stage])
+    assert {"video_top1", "latency_ms"} <= set(metrics["final"])
+    assert metrics["final"]["params"] < metrics["dense"]["params"]
+    assert metrics["final"]["macs"] < metrics["dense"]["macs"]
+    assert metrics["channels"]["after"] < metrics["channels"]["before"]
+    assert metrics["mac_convention"]["clip"] == [8, 32, 32]
+    assert (metrics["heuristic"], metrics["dataset"], metrics["model"]) == (
+        "l1",
+        "synthetic",
+        "i3d_tiny",
+    )
+    assert "fine-tuned" in result.stdout and "speedup" in result.stdout
+
+
+def test_phase_outputs_are_in_the_run_dir(skr_run, tmp_path: Path) -> None:
+    assert skr_run(*SMOKE).returncode == 0
+    names = {p.name for p in (tmp_path / "run").iterdir()}
+    assert {"dense.pt", "scores.pt", "plan.json", "final.pt", "metrics.json", ".hydra"} <= names
+
+
+@pytest.mark.parametrize("heuristic", ["random", "taylor"])
+def test_every_heuristic_runs_end_to_end(skr_run, tmp_path: Path, heuristic: str) -> None:
+    result = skr_run(*SMOKE, f"heuristic={heuristic}", "prune.ratio=0.3")
+    assert result.returncode == 0, result.stderr
+    metrics = metrics_of(tmp_path / "run")
+    assert metrics["heuristic"] == heuristic and metrics["prune_ratio"] == 0.3
+
+
+def test_same_seed_gives_the_same_metrics(skr_run, tmp_path: Path) -> None:
+    assert skr_run(*SMOKE, "heuristic=taylor", out="a").returncode == 0
+    assert skr_run(*SMOKE, "heuristic=taylor", out="b").returncode == 0
+    first, second = metrics_of(tmp_path / "a"), metrics_of(tmp_path / "b")
+    assert without_timings(first) == without_timings(second)
+
+
+def test_python_dash_m_is_the_same_entry(skr_run, tmp_path: Path) -> None:
+    result = skr_run(*SMOKE, "train.epochs=0", "finetune.epochs=0", module=True)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_offline_wandb_run_lands_in_the_output_dir(skr_run, tmp_path: Path) -> None:
+    result = skr_run("debug=smoke", "logger.mode=offline")
+    assert result.returncode == 0, result.stderr
+    runs = list((tmp_path / "run" / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and any(runs[0].rglob("*.wandb"))
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("prune.ratio=1.5", "prune.ratio=1.5 is not allowed: a number in [0, 1)"),
+        ("train.epochs=-1", "train.epochs=-1 is not allowed: an integer >= 0"),
+        ("logger.mode=loud", "logger.mode=loud is not allowed: offline | online | disabled"),
+    ],
+)
+def test_bad_values_stop_with_one_line(
+    skr_run, tmp_path: Path, override: str, expected: str
+) -> None:
+    result = skr_run(*SMOKE, override)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"skr-run: error: {expected}"]
+    assert not (tmp_path / "run" / "dense.pt").exists()  # stopped before any work
+
+
+def test_unknown_heuristic_lists_the_valid_ones(skr_run) -> None:
+    result = skr_run(*SMOKE, "heuristic=magic")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "heuristic" in result.stderr and "taylor" in result.stderr

@@ -1,0 +1,139 @@
+"""Encoded video files, the UCF101 split files, clip sampling and the built-in generator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from skr_cli.data.clips import VideoClips, collate_clips
+from skr_cli.data.synthetic import CLASSES, SyntheticSpec, _motion_params, ensure_synthetic
+from skr_cli.data.ucf101 import read_class_index, ucf101_samples
+from skr_cli.data.video import VideoDecodeError, decode_video, write_video
+
+SPEC = SyntheticSpec(
+    num_classes=3,
+    groups=3,
+    clips_per_group=2,
+    test_groups=1,
+    video_frames=10,
+    video_size=32,
+    fps=25,
+    noise=0.02,
+    distractors=1,
+    seed=0,
+)
+
+
+def gradient_video(frames: int = 6) -> np.ndarray:
+    ramp = np.linspace(0, 255, 32, dtype=np.uint8)
+    video = np.zeros((frames, 32, 32, 3), dtype=np.uint8)
+    video[..., 0] = ramp[None, None, :]
+    video[..., 1] = (np.arange(frames) * 40)[:, None, None]
+    return video
+
+
+@pytest.mark.parametrize(("codec", "suffix"), [("mpeg4", ".avi"), ("libx264", ".mp4")])
+def test_encoded_video_decodes_back(tmp_path: Path, codec: str, suffix: str) -> None:
+    video = gradient_video()
+    write_video(tmp_path / f"v{suffix}", video, fps=25, codec=codec)
+    decoded = decode_video(tmp_path / f"v{suffix}")
+    assert decoded.shape == video.shape and decoded.dtype == torch.uint8
+    assert np.abs(decoded.numpy().astype(int) - video).mean() < 4
+
+
+def test_corrupt_file_raises_a_decode_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.avi"
+    bad.write_bytes(b"RIFF\x00\x00not a video at all" * 10)
+    with pytest.raises(VideoDecodeError, match="bad.avi"):
+        decode_video(bad)
+
+
+def test_synthetic_layout_and_split_files(tmp_path: Path) -> None:
+    root = ensure_synthetic(tmp_path, SPEC)
+    lists = root / "ucfTrainTestlist"
+    assert read_class_index(lists / "classInd.txt") == ["MoveRight", "MoveLeft", "MoveUp"]
+    train, classes = ucf101_samples(root / "UCF-101", lists, "train", fold=1)
+    test, _ = ucf101_samples(root / "UCF-101", lists, "test", fold=1)
+    assert len(train) == 3 * 2 * 2 and len(test) == 3 * 1 * 2
+    assert all(path.exists() and path.suffix == ".avi" for path, _ in train + test)
+    assert {label for _, label in test} == {0, 1, 2}
+    assert "v_MoveLeft_g01_c02.avi" in {path.name for path, _ in test}
+    assert (lists / "trainlist01.txt").read_text().splitlines()[0].endswith(" 1")
+
+
+def test_synthetic_is_generated_once_per_setting(tmp_path: Path) -> None:
+    root = ensure_synthetic(tmp_path, SPEC)
+    stamp = (root / "spec.json").stat().st_mtime_ns
+    assert ensure_synthetic(tmp_path, SPEC) == root
+    assert (root / "spec.json").stat().st_mtime_ns == stamp
+    other = ensure_synthetic(tmp_path, SyntheticSpec(**{**SPEC.__dict__, "seed": 1}))
+    assert other != root
+
+
+def test_synthetic_generation_is_reproducible(tmp_path: Path) -> None:
+    first = ensure_synthetic(tmp_path / "a", SPEC)
+    second = ensure_synthetic(tmp_path / "b", SPEC)
+    name = "MoveUp/v_MoveUp_g02_c01.avi"
+    assert torch.equal(
+        decode_video(first / "UCF-101" / name), decode_video(second / "UCF-101" / name)
+    )
+
+
+def turning(path: tuple, params: dict) -> np.ndarray:
+    """Sign of the cross product of successive radii: + clockwise on screen (y points down)."""
+    x, y, _ = path
+    dx, dy = x - params["cx"], y - params["cy"]
+    return np.sign(dx[:-1] * dy[1:] - dy[:-1] * dx[1:])
+
+
+def test_trajectories_move_as_their_class_says() -> None:
+    t = np.arange(24, dtype=float)
+    for seed in range(5):
+        params = _motion_params(np.random.default_rng(seed), 64, 24)
+        path = {name: CLASSES[name](t, params) for name in CLASSES}
+        assert (np.diff(path["MoveRight"][0]) > 0).all()
+        assert (np.diff(path["MoveLeft"][0]) < 0).all()
+        assert (np.diff(path["MoveDown"][1]) > 0).all() and (np.diff(path["MoveUp"][1]) < 0).all()
+        for name in ("MoveRight", "MoveLeft", "MoveUp", "MoveDown"):
+            x, y, _ = path[name]
+            assert (x >= 0).all() and (x <= 64).all() and (y >= 0).all() and (y <= 64).all()
+        assert (turning(path["CircleClockwise"], params) > 0).all()
+        assert (turning(path["CircleCounterClockwise"], params) < 0).all()
+        x, y, scale = path["Pulse"]
+        assert np.ptp(x) == 0 and np.ptp(y) == 0 and np.ptp(scale) > 0.5
+
+
+def test_same_scene_looks_alike_in_every_class(tmp_path: Path) -> None:
+    root = ensure_synthetic(tmp_path, SPEC)
+    means = [
+        decode_video(root / f"UCF-101/{name}/v_{name}_g02_c01.avi").float().mean(dim=(0, 1, 2))
+        for name in ("MoveRight", "MoveLeft", "MoveUp")
+    ]
+    assert all((m - means[0]).abs().max() < 8 for m in means)  # colour averages within 3 %
+
+
+def test_clips_train_and_eval_shapes(tmp_path: Path) -> None:
+    root = ensure_synthetic(tmp_path, SPEC)
+    samples, _ = ucf101_samples(root / "UCF-101", root / "ucfTrainTestlist", "test", fold=1)
+    train = VideoClips(samples, frames=4, size=16, eval_clips=None, cache_decoded=False)
+    clip, label = train[0]
+    assert clip.shape == (3, 4, 16, 16) and -1 <= clip.min() and clip.max() <= 1
+    evaluation = VideoClips(samples, frames=4, size=16, eval_clips=3, cache_decoded=True)
+    clips, _ = evaluation[0]
+    assert clips.shape == (3, 3, 4, 16, 16)
+    assert not torch.equal(clips[0], clips[-1])  # spread over the video
+
+
+def test_undecodable_videos_are_skipped_and_named(tmp_path: Path) -> None:
+    root = ensure_synthetic(tmp_path, SPEC)
+    samples, _ = ucf101_samples(root / "UCF-101", root / "ucfTrainTestlist", "test", fold=1)
+    broken = tmp_path / "broken.avi"
+    broken.write_bytes(b"garbage")
+    dataset = VideoClips(
+        samples[:2] + [(broken, 0)], frames=4, size=16, eval_clips=None, cache_decoded=False
+    )
+    clips, labels, failed = collate_clips([dataset[i] for i in range(3)])
+    assert clips.shape[0] == 2 and len(labels) == 2 and failed == [str(broken)]
