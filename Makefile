@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint clean
+.PHONY: install run test lint bench clean
 
 install: $(STAMP)
 
@@ -19,6 +19,9 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest -q tests
+
+bench: install
+	for script in scripts/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 lint: install
 	$(BIN)/ruff check src tests scripts
