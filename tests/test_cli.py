@@ -105,3 +105,28 @@ def test_unknown_heuristic_lists_the_valid_ones(skr_run) -> None:
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert "heuristic" in result.stderr and "taylor" in result.stderr
+
+
+def test_nan_loss_stops_the_phase_and_keeps_earlier_outputs(skr_run, tmp_path: Path) -> None:
+    result = skr_run(*SMOKE, "finetune.optimizer.lr=1e12", "finetune.epochs=3")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("skr-run: error: finetune: loss is")
+    run_dir = tmp_path / "run"
+    assert (run_dir / "dense.pt").exists() and (run_dir / "plan.json").exists()
+    assert not (run_dir / "metrics.json").exists()
+
+
+def test_rerun_into_the_same_dir_resumes_with_the_same_metrics(skr_run, tmp_path: Path) -> None:
+    assert skr_run(*SMOKE).returncode == 0
+    first = metrics_of(tmp_path / "run")
+    (tmp_path / "run" / "metrics.json").unlink()
+    (tmp_path / "run" / "final.pt").unlink()  # as if killed during fine-tuning
+    (tmp_path / "run" / "eval_final.json").unlink()
+    assert skr_run(*SMOKE).returncode == 0
+    assert without_timings(metrics_of(tmp_path / "run")) == without_timings(first)
+
+
+def test_rerun_into_a_dir_of_another_config_is_refused(skr_run, tmp_path: Path) -> None:
+    assert skr_run(*SMOKE).returncode == 0
+    result = skr_run(*SMOKE, "seed=5")
+    assert result.returncode == 2 and "holds a run of another config" in result.stderr
