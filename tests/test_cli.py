@@ -63,6 +63,16 @@ def test_every_heuristic_runs_end_to_end(skr_run, tmp_path: Path, heuristic: str
     assert metrics["heuristic"] == heuristic and metrics["prune_ratio"] == 0.3
 
 
+@pytest.mark.parametrize(
+    "override", ["model=i3d", "dataset.num_workers=1", "dataset.cache_decoded=false"]
+)
+def test_other_options_run_end_to_end(skr_run, tmp_path: Path, override: str) -> None:
+    result = skr_run(*SMOKE, override)
+    assert result.returncode == 0, result.stderr
+    metrics = metrics_of(tmp_path / "run")
+    assert metrics["final"]["params"] < metrics["dense"]["params"]
+
+
 def test_same_seed_gives_the_same_metrics(skr_run, tmp_path: Path) -> None:
     assert skr_run(*SMOKE, "heuristic=taylor", out="a").returncode == 0
     assert skr_run(*SMOKE, "heuristic=taylor", out="b").returncode == 0
