@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from skr_cli.engine.evaluate import latency_ms
+from skr_cli.heuristics import RandomScores
 from skr_cli.models.i3d import InceptionI3d
 from skr_cli.pruning.count import count_macs, count_params
 from skr_cli.pruning.layers import prunable_layers
@@ -34,11 +35,7 @@ def bench(width: float, clip_shape: tuple[int, int, int], ratio: float, runs: in
     torch.manual_seed(0)
     dense = InceptionI3d(num_classes=10, width=width, dropout=0.0, in_channels=3).eval()
     clip = torch.randn(1, 3, *clip_shape)
-    generator = torch.Generator().manual_seed(0)
-    scores = {
-        name: torch.rand(layer.channels, generator=generator)
-        for name, layer in prunable_layers(dense).items()
-    }
+    scores = RandomScores(seed=0).score(dense, prunable_layers(dense), [])
     pruned = remove_channels(copy.deepcopy(dense), select_local(scores, ratio), clip)
     latency = latency_ms({"dense": dense, "pruned": pruned}, clip, runs)
     return {

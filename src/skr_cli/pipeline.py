@@ -97,25 +97,35 @@ def phase_output(ctx: RunContext, name: str) -> Path:
 # ----------------------------------------------------------------------------------- the phases
 
 
-def pretrain(ctx: RunContext) -> nn.Module:
-    """Builds the model and trains it on the task (or loads it from an earlier attempt)."""
-    seed = seed_phase(ctx.cfg.seed, "pretrain")
-    model = instantiate(ctx.cfg.model)  # built after seeding: the init depends on the seed alone
-    path = phase_output(ctx, "dense.pt")
+def trained(
+    ctx: RunContext, model: nn.Module, *, phase: str, settings: DictConfig, seed: int, output: str
+) -> nn.Module:
+    """Trains ``model`` with a phase's settings (``train`` or ``finetune``) and saves its weights
+    as ``output``; loads them instead when an earlier attempt already finished the phase."""
+    path = phase_output(ctx, output)
     if path.exists():
         model.load_state_dict(load_state(path)["model"])
         return model
     losses = train(
         model,
-        train_loader(ctx, ctx.cfg.train.batch_size, seed),
-        epochs=ctx.cfg.train.epochs,
-        make_optimizer=instantiate(ctx.cfg.train.optimizer),
-        phase="pretrain",
+        train_loader(ctx, settings.batch_size, seed),
+        epochs=settings.epochs,
+        make_optimizer=instantiate(settings.optimizer),
+        phase=phase,
         on_skipped=ctx.note_skipped,
         progress=ctx.cfg.progress,
     )
     save_state(path, {"model": model.state_dict(), "losses": losses})
     return model
+
+
+def pretrain(ctx: RunContext) -> nn.Module:
+    """Builds the model and trains it on the task (or loads it from an earlier attempt)."""
+    seed = seed_phase(ctx.cfg.seed, "pretrain")
+    model = instantiate(ctx.cfg.model)  # built after seeding: the init depends on the seed alone
+    return trained(
+        ctx, model, phase="pretrain", settings=ctx.cfg.train, seed=seed, output="dense.pt"
+    )
 
 
 def score(ctx: RunContext, model: nn.Module, heuristic: Heuristic) -> dict[str, torch.Tensor]:
@@ -154,24 +164,14 @@ def remove(ctx: RunContext, dense: nn.Module, plan: Plan) -> nn.Module:
 
 
 def finetune(ctx: RunContext, model: nn.Module) -> nn.Module:
-    """Trains the pruned model with a fresh optimiser (removal replaced its parameters)."""
-    path = phase_output(ctx, "final.pt")
-    if path.exists():
-        model.load_state_dict(load_state(path)["model"])
-        return model
+    """Trains the pruned model with a fresh optimiser (removal replaced its parameters).
+
+    Its weights go to final.pt; the architecture is the dense one minus plan.json.
+    """
     seed = seed_phase(ctx.cfg.seed, "finetune")
-    losses = train(
-        model,
-        train_loader(ctx, ctx.cfg.finetune.batch_size, seed),
-        epochs=ctx.cfg.finetune.epochs,
-        make_optimizer=instantiate(ctx.cfg.finetune.optimizer),
-        phase="finetune",
-        on_skipped=ctx.note_skipped,
-        progress=ctx.cfg.progress,
+    return trained(
+        ctx, model, phase="finetune", settings=ctx.cfg.finetune, seed=seed, output="final.pt"
     )
-    # The architecture is the dense one minus plan.json; these are the weights that go with it.
-    save_state(path, {"model": model.state_dict(), "losses": losses})
-    return model
 
 
 def measure(ctx: RunContext, model: nn.Module, stage: str) -> dict[str, Any]:

@@ -22,10 +22,3 @@ def select_local(scores: dict[str, torch.Tensor], ratio: float) -> Plan:
         order = torch.argsort(layer_scores, stable=True)
         plan[name] = sorted(order[:count].tolist())
     return plan
-
-
-def plan_summary(plan: Plan, channels: dict[str, int]) -> dict[str, float]:
-    """Channels before and after, over all layers."""
-    before = sum(channels.values())
-    removed = sum(len(idxs) for idxs in plan.values())
-    return {"channels_before": before, "channels_after": before - removed}
