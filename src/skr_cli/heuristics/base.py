@@ -1,4 +1,4 @@
-"""The heuristic interface and its registry."""
+"""The heuristic interface, its registry, and the check every heuristic's scores pass."""
 
 from __future__ import annotations
 
@@ -48,3 +48,40 @@ class Heuristic(ABC):
 
         Raises if a layer cannot be scored: a heuristic never skips a layer silently.
         """
+
+
+def checked(
+    heuristic: str, layers: dict[str, PrunableLayer], scores: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """Returns ``scores`` as float32 (C,) tensors in ``layers``' order, or raises naming the layer.
+
+    Args:
+        heuristic: the registry key, for the message.
+        layers: the layers that had to be scored.
+        scores: layer name → scores (C,).
+
+    Raises:
+        RuntimeError: a layer has no score, a score of the wrong length, or a non-finite score.
+    """
+    out = {}
+    for name, layer in layers.items():
+        if name not in scores:
+            raise RuntimeError(f"{heuristic}: layer {name} was not scored")
+        values = scores[name].detach().float().cpu()
+        if values.shape != (layer.channels,):
+            raise RuntimeError(
+                f"{heuristic}: layer {name} has {layer.channels} channels but scores of shape "
+                f"{tuple(values.shape)}"
+            )
+        if not torch.isfinite(values).all():
+            raise RuntimeError(f"{heuristic}: layer {name} has non-finite scores")
+        out[name] = values
+    return out
+
+
+def require_batches(heuristic: str, batches: Iterable[CalibBatch]) -> list[CalibBatch]:
+    """The calibration batches as a list; raises ValueError if there are none."""
+    batches = list(batches)
+    if not batches:
+        raise ValueError(f"{heuristic} needs at least one calibration batch (prune.calib_batches)")
+    return batches

@@ -1,0 +1,88 @@
+"""Running calibration batches through a model without changing it: hooks, modes, accumulators."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from skr_cli.heuristics.base import CalibBatch
+from skr_cli.pruning.layers import PrunableLayer
+
+# A forward hook's signature: (module, inputs, output) -> None.
+Hook = Callable[[nn.Module, tuple, torch.Tensor], None]
+# Reduces one layer output (B, C, T, H, W) to a sum over its B·T·H·W positions (any shape).
+Statistic = Callable[[torch.Tensor], torch.Tensor]
+
+
+@contextmanager
+def scoring_mode(model: nn.Module) -> Iterator[None]:
+    """Eval mode inside (batch-norm statistics stay frozen); on exit the former train/eval mode
+    comes back and every gradient is cleared (set to None)."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.train(was_training)
+
+
+@contextmanager
+def output_hooks(
+    layers: dict[str, PrunableLayer], make_hook: Callable[[str], Hook]
+) -> Iterator[None]:
+    """A forward hook ``make_hook(name)`` on every ``layer.output`` inside; all removed on exit."""
+    handles = [layer.output.register_forward_hook(make_hook(n)) for n, layer in layers.items()]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def accumulate_outputs(
+    heuristic: str,
+    model: nn.Module,
+    layers: dict[str, PrunableLayer],
+    batches: list[CalibBatch],
+    statistic: Statistic,
+) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
+    """Sums ``statistic`` of every layer's activation over all batches, with no gradient.
+
+    Only the running sums are kept, never the activations of earlier batches.
+
+    Args:
+        heuristic: the registry key, for error messages.
+        model: the network; scored in eval mode and left as it was.
+        layers: the prunable layers; their ``output`` module gives the activation (B, C, T, H, W).
+        batches: calibration batches of clips (B, C, T, H, W) and labels (B,).
+        statistic: maps one activation (B, C, T, H, W) to its sum over positions.
+
+    Returns:
+        For every layer, the float64 sum of ``statistic`` and the number of positions
+        (B·T·H·W summed over batches) it was taken over.
+
+    Raises:
+        RuntimeError: naming a layer that no batch reached.
+    """
+    sums: dict[str, torch.Tensor] = {}
+    counts = dict.fromkeys(layers, 0)
+
+    def make_hook(name: str) -> Hook:
+        def hook(_module: nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
+            value = statistic(output.detach().double())
+            sums[name] = sums[name] + value if name in sums else value
+            counts[name] += output[:, 0].numel()
+
+        return hook
+
+    with scoring_mode(model), output_hooks(layers, make_hook), torch.no_grad():
+        for clips, _labels in batches:
+            model(clips)
+    for name, count in counts.items():
+        if count == 0:
+            raise RuntimeError(f"{heuristic}: no activation reaches layer {name}")
+    return sums, counts
