@@ -7,11 +7,15 @@ are one builder with other arguments.
 
 from __future__ import annotations
 
-import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from skr_cli.models.common import ClippedAvgPool3d, scaled
+from skr_cli.models.registry import register_model
+from skr_cli.models.weights import load_weights
 
 # Published output channels of each Inception block's branches:
 # (b0 1x1, b1a 1x1, b1b 3x3, b2a 1x1, b2b 3x3, b3b 1x1 after max-pool).
@@ -93,16 +97,12 @@ class InceptionBlock(nn.Module):
         return torch.cat(branches, dim=1)
 
 
-def scaled(channels: int, width: float) -> int:
-    """Channel count after the width multiplier, never below one."""
-    return max(1, int(math.ceil(channels * width)))
-
-
 class InceptionI3d(nn.Module):
     """I3D: stem, nine Inception blocks, average pool, dropout, 1x1x1 classifier, mean over time.
 
     Input (B, C, T, H, W); output logits (B, num_classes). The head's average pool is the
-    published (2, 7, 7) window, clipped to the feature map, so small clips work too.
+    published (2, 7, 7) window, clipped to the feature map, so small clips work too. Module and
+    state-dict names are those of the PyTorch port, so its checkpoints load unchanged.
     """
 
     def __init__(
@@ -132,14 +132,38 @@ class InceptionI3d(nn.Module):
             block = InceptionBlock(channels, tuple(w(c) for c in out))
             setattr(self, name, block)
             channels = block.out_channels
+        self.features = [name for name, _ in self.named_children()]
+        self.avg_pool = ClippedAvgPool3d((2, 7, 7))
         self.dropout = nn.Dropout(dropout)
         self.logits = Unit3D(channels, num_classes, use_bn=False, activation=False)
-        self.features = [n for n, _ in self.named_children() if n not in ("dropout", "logits")]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, T, H, W) clips → (B, num_classes) logits."""
         for name in self.features:
             x = getattr(self, name)(x)
-        window = [min(k, s) for k, s in zip((2, 7, 7), x.shape[2:], strict=True)]
-        x = F.avg_pool3d(x, window, stride=1)  # (B, C, T', H', W')
+        x = self.avg_pool(x)  # (B, 1024·width, T', H', W')
         x = self.logits(self.dropout(x))  # (B, classes, T', H', W')
         return x.mean(dim=(2, 3, 4))  # logits averaged over time (and the rare leftover space)
+
+
+@register_model("i3d", "i3d_tiny")
+def i3d(
+    *, num_classes: int, width: float, dropout: float, in_channels: int, weights: str | Path | None
+) -> InceptionI3d:
+    """The Inception I3D, optionally with pretrained weights.
+
+    Args:
+        num_classes: outputs of the classifier.
+        width: multiplier of every layer's channels (1 is the published network).
+        dropout: dropout probability before the classifier.
+        in_channels: channels of the input clips (3 for RGB, 2 for optical flow).
+        weights: a checkpoint to load (the PyTorch port's ``rgb_imagenet.pt``, skr's
+            ``dense.pt``, or a bare state dict); with another number of classes the classifier
+            keeps its fresh initialisation.
+    """
+    model = InceptionI3d(
+        num_classes=num_classes, width=width, dropout=dropout, in_channels=in_channels
+    )
+    if weights is not None:
+        load_weights(model, weights, classifier="logits.")
+    return model
