@@ -10,6 +10,7 @@ import torch
 
 from skr_cli.data.clips import VideoClips, collate_clips
 from skr_cli.data.synthetic import CLASSES, SyntheticSpec, _motion_params, ensure_synthetic
+from skr_cli.data.transforms import eval_transform, train_transform
 from skr_cli.data.ucf101 import read_class_index, ucf101_samples
 from skr_cli.data.video import VideoDecodeError, decode_video, write_video
 
@@ -115,14 +116,30 @@ def test_same_scene_looks_alike_in_every_class(tmp_path: Path) -> None:
     assert all((m - means[0]).abs().max() < 8 for m in means)  # colour averages within 3 %
 
 
+def clips_of(samples: list, eval_clips: int | None, cache: bool) -> VideoClips:
+    half = [0.5, 0.5, 0.5]
+    transform = (
+        train_transform(16, [1.0, 1.25], True, half, half)
+        if eval_clips is None
+        else eval_transform(16, half, half)
+    )
+    return VideoClips(
+        samples,
+        frames=4,
+        fps=None,
+        eval_clips=eval_clips,
+        transform=transform,
+        decoder="pyav",
+        cache_decoded=cache,
+    )
+
+
 def test_clips_train_and_eval_shapes(tmp_path: Path) -> None:
     root = ensure_synthetic(tmp_path, SPEC)
     samples, _ = ucf101_samples(root / "UCF-101", root / "ucfTrainTestlist", "test", fold=1)
-    train = VideoClips(samples, frames=4, size=16, eval_clips=None, cache_decoded=False)
-    clip, label = train[0]
+    clip, label = clips_of(samples, None, cache=False)[0]
     assert clip.shape == (3, 4, 16, 16) and -1 <= clip.min() and clip.max() <= 1
-    evaluation = VideoClips(samples, frames=4, size=16, eval_clips=3, cache_decoded=True)
-    clips, _ = evaluation[0]
+    clips, _ = clips_of(samples, 3, cache=True)[0]
     assert clips.shape == (3, 3, 4, 16, 16)
     assert not torch.equal(clips[0], clips[-1])  # spread over the video
 
@@ -132,8 +149,6 @@ def test_undecodable_videos_are_skipped_and_named(tmp_path: Path) -> None:
     samples, _ = ucf101_samples(root / "UCF-101", root / "ucfTrainTestlist", "test", fold=1)
     broken = tmp_path / "broken.avi"
     broken.write_bytes(b"garbage")
-    dataset = VideoClips(
-        samples[:2] + [(broken, 0)], frames=4, size=16, eval_clips=None, cache_decoded=False
-    )
+    dataset = clips_of(samples[:2] + [(broken, 0)], None, cache=False)
     clips, labels, failed = collate_clips([dataset[i] for i in range(3)])
     assert clips.shape[0] == 2 and len(labels) == 2 and failed == [str(broken)]

@@ -1,31 +1,76 @@
-"""A map-style dataset of clips cut from encoded video files, and its collate function."""
+"""A map-style dataset of clips cut from encoded video files, its sampler and collate function."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Sampler
 
-from skr_cli.data.video import VideoDecodeError, decode_video
+from skr_cli.data.transforms import ClipTransform
+from skr_cli.data.video import VideoDecodeError, VideoInfo, decode_all, read_frames
 
 Batch = tuple[torch.Tensor, torch.Tensor, list[str]]
+Item = tuple[torch.Tensor, int] | tuple[None, str]
+
+log = logging.getLogger(__name__)
+
+
+def frame_indices(
+    info: VideoInfo, *, frames: int, fps: float | None, starts: list[float] | None, draw: float
+) -> list[int]:
+    """Frame indices of clips of ``frames`` frames at ``fps`` (None: the file's own rate).
+
+    Args:
+        info: the file's frame count and rate.
+        frames: clip length T.
+        fps: the rate clips are resampled to, or None for consecutive frames.
+        starts: clip starts as fractions of the room left in the video (evaluation), or None
+            for one clip starting at ``draw`` (a number in [0, 1), training).
+        draw: the training clip's random start, as a fraction of that room.
+
+    Returns:
+        ``len(starts) * frames`` indices (``frames`` for training); videos shorter than a clip
+        loop.
+    """
+    step = 1.0 if fps is None else info.fps / fps
+    room = max(info.frames - ((frames - 1) * step + 1), 0.0)
+    if starts is None:
+        origins = [float(int(draw * (int(room) + 1)))]
+    else:
+        origins = [round(fraction * room) for fraction in starts]
+    return [round(origin + k * step) % info.frames for origin in origins for k in range(frames)]
+
+
+def take(video: torch.Tensor, indices: list[int]) -> torch.Tensor:
+    """``video[indices]`` along dim 0; evenly spaced indices give a view instead of a copy."""
+    steps = {b - a for a, b in pairwise(indices)}
+    if len(steps) == 1 and (step := steps.pop()) > 0:
+        return video[indices[0] : indices[-1] + 1 : step]
+    return video[indices]
 
 
 class VideoClips(Dataset):
-    """Clips of ``frames`` frames, ``size`` x ``size`` pixels, from (path, label) samples.
+    """Clips of ``frames`` frames from (path, label) samples, transformed.
 
-    Training mode (``eval_clips=None``) returns one random clip per video with a random crop;
-    evaluation mode returns ``eval_clips`` clips spread uniformly over the video, centre-cropped.
-    A video that cannot be decoded yields ``None`` (see :func:`collate_clips`).
+    Training mode (``eval_clips=None``) returns one random clip per video; evaluation mode returns
+    ``eval_clips`` clips spread uniformly over the video. An item is an index, or (index, seed)
+    from :class:`SeededSampler`: the seed fixes the clip's start and augmentation, so a run does
+    not depend on how many worker processes load it. A video that cannot be decoded yields
+    ``(None, path)`` and is logged once (see :func:`collate_clips`).
 
     Args:
         samples: (video path, label) pairs.
         frames: clip length T.
-        size: output height and width; the short side is resized to it first.
+        fps: frame rate clips are resampled to, or None for the file's own frames.
         eval_clips: clips per video in evaluation mode, or None for training mode.
-        cache_decoded: keep decoded videos in memory (worth it for small data sets).
+        transform: uint8 frames (T, H, W, 3) -> float clip (3, T, size, size).
+        decoder: ``"pyav"`` or ``"torchcodec"``.
+        cache_decoded: keep every decoded frame in memory (small data sets only): each video is
+            decoded once, later clips are cut from memory.
     """
 
     def __init__(
@@ -33,64 +78,87 @@ class VideoClips(Dataset):
         samples: list[tuple[Path, int]],
         *,
         frames: int,
-        size: int,
+        fps: float | None,
         eval_clips: int | None,
+        transform: ClipTransform,
+        decoder: str,
         cache_decoded: bool,
     ) -> None:
-        self.samples, self.frames, self.size = samples, frames, size
-        self.eval_clips, self.cache_decoded = eval_clips, cache_decoded
-        self._cache: dict[int, torch.Tensor] = {}
+        self.samples, self.frames, self.fps = samples, frames, fps
+        self.eval_clips, self.transform, self.decoder = eval_clips, transform, decoder
+        self.cache_decoded = cache_decoded
+        self._cache: dict[int, tuple[torch.Tensor, float]] = {}
+        self._logged: set[int] = set()
 
     def __len__(self) -> int:
         return len(self.samples)
 
-    def _video(self, index: int) -> torch.Tensor:
-        if index in self._cache:
-            return self._cache[index]
-        video = decode_video(self.samples[index][0])
-        if self.cache_decoded:
-            self._cache[index] = video
-        return video
+    @property
+    def paths(self) -> list[str]:
+        return [str(path) for path, _ in self.samples]
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int] | tuple[None, str]:
+    def _frames(self, index: int, rng: torch.Generator) -> torch.Tensor:
+        """The frames of this item's clips, (N * T, H, W, 3) uint8."""
+        starts = None
+        if self.eval_clips is not None:
+            starts = torch.linspace(0, 1, self.eval_clips).tolist()
+        draw = float(torch.rand((), generator=rng))
+
+        def choose(info: VideoInfo) -> list[int]:
+            return frame_indices(info, frames=self.frames, fps=self.fps, starts=starts, draw=draw)
+
+        path = self.samples[index][0]
+        if not self.cache_decoded:
+            return read_frames(path, choose, self.decoder)
+        if index not in self._cache:
+            self._cache[index] = decode_all(path, self.decoder)
+        video, fps = self._cache[index]
+        return take(video, choose(VideoInfo(len(video), fps)))
+
+    def __getitem__(self, item: int | tuple[int, int]) -> Item:
+        index, seed = item if isinstance(item, tuple) else (item, item)
+        path, label = self.samples[index]
+        rng = torch.Generator().manual_seed(seed)
         try:
-            video = self._video(index)  # (T, H, W, 3) uint8
-        except VideoDecodeError:
-            return None, str(self.samples[index][0])
-        label = self.samples[index][1]
-        if self.eval_clips is None:
-            start = int(torch.randint(0, max(len(video) - self.frames, 0) + 1, ()))
-            return self._transform(video, start, train=True), label
-        last = max(len(video) - self.frames, 0)
-        starts = torch.linspace(0, last, self.eval_clips).round().long().tolist()
-        return torch.stack([self._transform(video, s, train=False) for s in starts]), label
-
-    def _transform(self, video: torch.Tensor, start: int, train: bool) -> torch.Tensor:
-        """Cuts frames [start, start+T) (looping short videos), resizes, crops, scales to [-1, 1].
-
-        Returns:
-            float tensor (3, T, size, size).
-        """
-        index = (start + torch.arange(self.frames)) % len(video)
-        clip = video[index].permute(0, 3, 1, 2).float()  # (T, 3, H, W)
-        height, width = clip.shape[-2:]
-        if min(height, width) != self.size:
-            scale = self.size / min(height, width)
-            new = (max(self.size, round(height * scale)), max(self.size, round(width * scale)))
-            clip = F.interpolate(clip, size=new, mode="bilinear", antialias=True)
-        top, left = self._crop_origin(clip.shape[-2:], train)
-        clip = clip[..., top : top + self.size, left : left + self.size]
-        return (clip / 127.5 - 1.0).permute(1, 0, 2, 3).contiguous()
-
-    def _crop_origin(self, shape: torch.Size, train: bool) -> tuple[int, int]:
-        spare_h, spare_w = shape[0] - self.size, shape[1] - self.size
-        if not train:
-            return spare_h // 2, spare_w // 2
-        return int(torch.randint(0, spare_h + 1, ())), int(torch.randint(0, spare_w + 1, ()))
+            frames = self._frames(index, rng)
+        except VideoDecodeError as err:
+            if index not in self._logged:
+                self._logged.add(index)
+                log.warning("skipping a video that cannot be decoded: %s", err)
+            return None, str(path)
+        clips = frames.reshape(-1, self.frames, *frames.shape[1:])  # (N, T, H, W, 3)
+        with torch.random.fork_rng(devices=[]):  # the transforms draw from the global RNG
+            torch.manual_seed(int(torch.randint(2**62, (), generator=rng)))
+            out = torch.stack([self.transform(clip) for clip in clips])  # (N, 3, T, size, size)
+        return (out[0] if self.eval_clips is None else out), label
 
 
-def collate_clips(items: list[tuple[torch.Tensor, int] | tuple[None, str]]) -> Batch:
-    """Stacks decodable items; returns (clips, labels, paths of the videos that failed)."""
+class SeededSampler(Sampler[tuple[int, int]]):
+    """Shuffled indices, each paired with a seed for its clip, drawn in the main process.
+
+    Args:
+        size: the data set's length.
+        generator: the source of the order and of the seeds (one per epoch's draw).
+    """
+
+    def __init__(self, size: int, generator: torch.Generator) -> None:
+        self.size, self.generator = size, generator
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        order = torch.randperm(self.size, generator=self.generator).tolist()
+        seeds = torch.randint(2**62, (self.size,), generator=self.generator).tolist()
+        return iter(zip(order, seeds, strict=True))
+
+
+def collate_clips(items: list[Item]) -> Batch:
+    """Stacks decodable items; returns (clips, labels, paths of the videos that failed).
+
+    Clips are (B, C, T, H, W) in training and (B, N, C, T, H, W) with N clips per video in
+    evaluation.
+    """
     good = [(clip, label) for clip, label in items if clip is not None]
     failed = [path for clip, path in items if clip is None]
     if not good:

@@ -1,37 +1,244 @@
-"""Reading and writing encoded video files through PyAV (FFmpeg)."""
+"""Reading encoded video files through PyAV (default) or torchcodec, and writing them.
+
+Reading a clip decodes only the frames it needs: the file's frame timestamps are listed from its
+packets (no decoding), the decoder seeks to the keyframe before the first wanted frame and stops
+just after the last one. Both readers tolerate what real files carry: metadata that is not valid
+UTF-8 and packed B-frames (frames come out of presentation order and start at pts 1; the header
+counts one frame that never decodes).
+"""
 
 from __future__ import annotations
 
+import bisect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
 import torch
 
+DECODERS = ("pyav", "torchcodec")
+REORDER_SLACK = 2  # frames decoded past the last wanted one, to catch out-of-order B-frames
+
 
 class VideoDecodeError(RuntimeError):
     """A file that cannot be decoded into at least one frame."""
 
 
-def decode_video(path: str | Path) -> torch.Tensor:
-    """Decodes every frame of a video file.
+@dataclass(frozen=True)
+class VideoInfo:
+    """What clip sampling needs to know about a file: its frame count and native frame rate."""
 
-    Metadata that is not valid UTF-8 is ignored, and frames are put in presentation order (files
-    with packed B-frames deliver them out of order).
+    frames: int
+    fps: float
+
+
+# Picks the frame indices a clip needs, given the file's VideoInfo (duplicates allowed).
+FrameChooser = Callable[[VideoInfo], Sequence[int]]
+
+
+def read_frames(path: str | Path, choose: FrameChooser, decoder: str) -> torch.Tensor:
+    """Decodes the frames ``choose(info)`` asks for, in the order asked, and no others.
+
+    Args:
+        path: the video file.
+        choose: maps the file's :class:`VideoInfo` to frame indices in ``[0, info.frames)``.
+        decoder: ``"pyav"`` or ``"torchcodec"``.
 
     Returns:
-        uint8 tensor (T, H, W, 3), RGB.
+        uint8 tensor (len(indices), H, W, 3), RGB.
+
+    Raises:
+        VideoDecodeError: the file is missing, empty, corrupt or holds no video.
     """
+    if decoder == "torchcodec":
+        try:
+            return _torchcodec_frames(Path(path), choose)
+        except (RuntimeError, ValueError, IndexError, OSError):
+            pass  # torchcodec trips on some AVIs PyAV reads: PyAV has the last word
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
-            stream = container.streams.video[0]
-            frames = [(f.pts or 0, f.to_ndarray(format="rgb24")) for f in container.decode(stream)]
-    except (av.error.FFmpegError, IndexError, OSError) as err:  # IndexError: no video stream
+        return _pyav_frames(Path(path), choose)
+    except VideoDecodeError:
+        raise
+    except (av.error.FFmpegError, RuntimeError, ValueError, IndexError, OSError) as err:
         raise VideoDecodeError(f"{path}: {err}") from err
+
+
+def decode_video(path: str | Path, decoder: str = "pyav") -> torch.Tensor:
+    """Decodes every frame of a file.
+
+    Returns:
+        uint8 tensor (T, H, W, 3) in presentation order.
+    """
+    return decode_all(path, decoder)[0]
+
+
+def decode_all(path: str | Path, decoder: str) -> tuple[torch.Tensor, float]:
+    """Decodes every frame of a file (what the decoded-clip cache keeps).
+
+    Returns:
+        uint8 tensor (T, H, W, 3) in presentation order, and the native frame rate.
+    """
+    if decoder == "torchcodec":
+        try:
+            return _torchcodec_all(Path(path))
+        except (RuntimeError, ValueError, IndexError, OSError):
+            pass  # as in read_frames: PyAV has the last word
+    try:
+        return _pyav_all(Path(path))
+    except VideoDecodeError:
+        raise
+    except (av.error.FFmpegError, RuntimeError, ValueError, IndexError, OSError) as err:
+        raise VideoDecodeError(f"{path}: {err}") from err
+
+
+# ------------------------------------------------------------------------------------- PyAV
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    if path.stat().st_size == 0:
+        raise VideoDecodeError(f"{path}: empty file")
+    return av.open(str(path), metadata_errors="ignore")
+
+
+def _stream_fps(stream: av.video.stream.VideoStream, stamps: list[int]) -> float:
+    rate = stream.average_rate or stream.guessed_rate
+    if rate:
+        return float(rate)
+    if len(stamps) > 1 and stream.time_base:  # no rate in the header: from the timestamps
+        return (len(stamps) - 1) / float((stamps[-1] - stamps[0]) * stream.time_base)
+    return 25.0  # a single frame: any rate samples it the same way
+
+
+def _packet_stamps(container: av.container.InputContainer, stream) -> list[int]:
+    """Presentation timestamps of the video packets, sorted: frame i is shown at stamps[i]."""
+    stamps = []
+    for packet in container.demux(stream):
+        stamp = packet.pts if packet.pts is not None else packet.dts
+        if packet.size and stamp is not None:
+            stamps.append(stamp)
+    return sorted(stamps)
+
+
+def _decode_span(
+    container, stream, first: int | None, last: int
+) -> list[tuple[int, av.VideoFrame]]:
+    """Frames from the keyframe before timestamp ``first`` (None: the file's start) to a few past
+    ``last``, sorted by pts."""
+    if first is None:
+        container.seek(0)
+    else:
+        container.seek(first, stream=stream, backward=True, any_frame=False)
+    frames, past = [], 0
+    try:
+        for frame in container.decode(stream):
+            if frame.pts is None:
+                continue
+            frames.append((frame.pts, frame))
+            past += frame.pts > last
+            if past >= REORDER_SLACK:
+                break
+    except av.error.FFmpegError:
+        if not frames:  # a truncated file: keep what decoded before the damage
+            raise
+    return sorted(frames, key=lambda item: item[0])
+
+
+def _nearest(pts: list[int], stamp: int) -> int:
+    """Index in sorted ``pts`` of the value nearest ``stamp``."""
+    right = bisect.bisect_left(pts, stamp)
+    if right == 0:
+        return 0
+    if right == len(pts):
+        return len(pts) - 1
+    return right if pts[right] - stamp < stamp - pts[right - 1] else right - 1
+
+
+def _pyav_frames(path: Path, choose: FrameChooser) -> torch.Tensor:
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        stamps = _packet_stamps(container, stream)
+        if not stamps:
+            raise VideoDecodeError(f"{path}: no video packets")
+        indices = list(choose(VideoInfo(len(stamps), _stream_fps(stream, stamps))))
+        wanted = [stamps[i] for i in indices]
+        # AVI seeks by decode time: aim a few frames early so reordered B-frames are not lost.
+        target = stamps[max(min(indices) - REORDER_SLACK, 0)]
+        decoded = _decode_span(container, stream, target, max(wanted))
+        if not decoded or decoded[0][0] > min(wanted):  # the seek overshot: read from the start
+            decoded = _decode_span(container, stream, None, max(wanted))
+        if not decoded:
+            raise VideoDecodeError(f"{path}: no decodable frame")
+        pts = [stamp for stamp, _ in decoded]
+        picks = [_nearest(pts, stamp) for stamp in wanted]
+        images = {i: decoded[i][1].to_ndarray(format="rgb24") for i in set(picks)}
+    return torch.from_numpy(np.stack([images[i] for i in picks]))
+
+
+def _pyav_all(path: Path) -> tuple[torch.Tensor, float]:
+    with _open(path) as container:
+        stream = container.streams.video[0]
+        frames = [(f.pts or 0, f.to_ndarray(format="rgb24")) for f in container.decode(stream)]
+        fps = _stream_fps(stream, [stamp for stamp, _ in frames])
     if not frames:
         raise VideoDecodeError(f"{path}: no decodable frame")
     frames.sort(key=lambda item: item[0])
-    return torch.from_numpy(np.stack([image for _, image in frames]))
+    return torch.from_numpy(np.stack([image for _, image in frames])), fps
+
+
+# -------------------------------------------------------------------------------- torchcodec
+
+
+def _torchcodec_decoder(path: Path):
+    from torchcodec.decoders import VideoDecoder  # imported on use: loads FFmpeg libraries
+
+    if path.stat().st_size == 0:
+        raise VideoDecodeError(f"{path}: empty file")
+    return VideoDecoder(str(path), dimension_order="NHWC", seek_mode="exact")
+
+
+def _frames_at(decoder, indices: list[int]) -> torch.Tensor:
+    """``decoder``'s frames at ``indices`` (N, H, W, 3); a file whose header counts a frame that
+    never decodes (packed B-frames) gets its last decodable frame instead."""
+    unique = sorted(set(indices))
+    try:
+        batch = decoder.get_frames_at(unique).data
+    except RuntimeError:
+        last = decoder.metadata.num_frames - 2
+        if last < 0 or unique[-1] <= last:
+            raise
+        return _frames_at(decoder, [min(i, last) for i in indices])
+    if indices == unique:  # the usual case: no copy
+        return batch
+    position = {index: i for i, index in enumerate(unique)}
+    return batch[[position[i] for i in indices]]
+
+
+def _torchcodec_frames(path: Path, choose: FrameChooser) -> torch.Tensor:
+    decoder = _torchcodec_decoder(path)
+    meta = decoder.metadata
+    if not meta.num_frames:
+        raise VideoDecodeError(f"{path}: no video frames")
+    indices = list(choose(VideoInfo(meta.num_frames, float(meta.average_fps or 25.0))))
+    return _frames_at(decoder, indices)
+
+
+def _torchcodec_all(path: Path) -> tuple[torch.Tensor, float]:
+    decoder = _torchcodec_decoder(path)
+    count = decoder.metadata.num_frames or 0
+    if count == 0:
+        raise VideoDecodeError(f"{path}: no decodable frame")
+    try:
+        frames = decoder.get_frames_at(list(range(count))).data
+    except RuntimeError:  # the header counts a frame that never decodes (packed B-frames)
+        if count < 2:
+            raise
+        frames = decoder.get_frames_at(list(range(count - 1))).data
+    return frames, float(decoder.metadata.average_fps or 25.0)
+
+
+# ---------------------------------------------------------------------------------- writing
 
 
 def write_video(path: str | Path, frames: np.ndarray, fps: int, codec: str) -> None:

@@ -1,0 +1,303 @@
+"""How fast does skr load clips? Its loader against pytorchvideo's and torchvision's, side by side.
+
+Writes a small data set in UCF101's layout (320x240 MPEG-4 AVI at 25 fps, like UCF101's XviD
+files), then loads one random clip per video, in turns, with:
+
+- skr's ``VideoClips`` (PyAV with seeking; torchcodec; PyAV with the decoded-clip cache, warm);
+- pytorchvideo's ``Ucf101`` (``labeled_video_dataset``, PyAV, audio off) with its transforms;
+- torchvision's ``datasets.UCF101`` (which decodes through torchcodec since torchvision 0.22).
+
+Every loader cuts the same clip shape from the same files, scales the short side to 112, centre
+crops 112x112 and normalises; single process, one thread. Reports clips per second of CPU time
+(median of the rounds) for two clip shapes and writes benchmarks/data.md.
+
+    .venv/bin/python scripts/bench_data.py [--videos 12] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+import torchvision
+from torchvision.transforms import v2
+
+from skr_cli.data.clips import VideoClips
+from skr_cli.data.transforms import eval_transform
+from skr_cli.data.ucf101 import ucf101_samples
+from skr_cli.data.video import write_video
+
+# pytorchvideo 0.1.5 imports a torchvision module under its old name.
+sys.modules.setdefault(
+    "torchvision.transforms.functional_tensor", torchvision.transforms._functional_tensor
+)
+
+CLASSES = ("Drumming", "Fencing", "JumpRope", "YoYo")
+FRAMES, FPS, HEIGHT, WIDTH, SIZE = 100, 25, 240, 320, 112
+MEAN, STD = [0.45] * 3, [0.225] * 3
+# (label, clip frames T, temporal stride): consecutive frames, and every 4th frame
+SHAPES = [("16 consecutive frames", 16, 1), ("8 frames, every 4th (dataset.fps=6.25)", 8, 4)]
+
+
+# ------------------------------------------------------------------------------------ files
+
+
+def scene(rng: np.random.Generator) -> np.ndarray:
+    """(T, H, W, 3) uint8: a textured background with a few moving discs, mildly noisy."""
+    yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH]
+    base = 0.5 + 0.2 * np.sin(xx / rng.uniform(8, 30)) * np.cos(yy / rng.uniform(8, 30))
+    video = np.repeat(base[None, :, :, None], 3, axis=3) * rng.uniform(0.6, 1.2, size=3)
+    video = np.repeat(video, FRAMES, axis=0)
+    for _ in range(3):
+        x, y = rng.uniform(0, WIDTH), rng.uniform(0, HEIGHT)
+        vx, vy = rng.normal(0, 3, size=2)
+        for t in range(FRAMES):
+            mask = (xx - x - vx * t) ** 2 + (yy - y - vy * t) ** 2 < 30**2
+            video[t][mask] = rng.uniform(0, 1, size=3)
+    video += rng.normal(0, 0.02, size=video.shape)
+    return (np.clip(video, 0, 1) * 255).astype(np.uint8)
+
+
+def write_dataset(base: Path, videos: int) -> tuple[Path, Path]:
+    root, lists = base / "UCF-101", base / "ucfTrainTestlist"
+    lists.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    lines = []
+    for index in range(videos):
+        label = index % len(CLASSES)
+        name = CLASSES[label]
+        relative = f"{name}/v_{name}_g{index // len(CLASSES) + 8:02d}_c01.avi"
+        (root / name).mkdir(parents=True, exist_ok=True)
+        write_video(root / relative, scene(rng), fps=FPS, codec="mpeg4")
+        lines.append(f"{relative} {label + 1}\n")
+    (lists / "classInd.txt").write_text("".join(f"{i + 1} {n}\n" for i, n in enumerate(CLASSES)))
+    (lists / "trainlist01.txt").write_text("".join(lines))
+    (lists / "testlist01.txt").write_text("")
+    return root, lists
+
+
+# ---------------------------------------------------------------------------------- loaders
+
+Loader = Callable[[], Iterator[torch.Tensor]]  # yields clips (3, T, 112, 112) float
+
+
+def skr_loader(root: Path, lists: Path, frames: int, stride: int, **options) -> Loader:
+    samples, _ = ucf101_samples(root, lists, "train", fold=1)
+    dataset = VideoClips(
+        samples,
+        frames=frames,
+        fps=FPS / stride if stride > 1 else None,
+        eval_clips=None,
+        transform=eval_transform(SIZE, MEAN, STD),
+        **options,
+    )
+    generator = torch.Generator().manual_seed(0)
+
+    def run() -> Iterator[torch.Tensor]:
+        for index in torch.randperm(len(dataset), generator=generator).tolist():
+            yield dataset[(index, index)][0]
+
+    return run
+
+
+def pytorchvideo_loader(root: Path, frames: int, stride: int) -> Loader:
+    from pytorchvideo.data import Ucf101, make_clip_sampler
+    from pytorchvideo.transforms import (
+        ApplyTransformToKey,
+        Normalize,
+        ShortSideScale,
+        UniformTemporalSubsample,
+    )
+    from torchvision.transforms import CenterCrop, Compose, Lambda
+
+    transform = ApplyTransformToKey(
+        "video",
+        Compose(
+            [
+                UniformTemporalSubsample(frames),
+                Lambda(lambda x: x / 255.0),
+                Normalize(MEAN, STD),
+                ShortSideScale(SIZE),
+                CenterCrop(SIZE),
+            ]
+        ),
+    )
+    dataset = Ucf101(
+        data_path=str(root),
+        clip_sampler=make_clip_sampler("random", frames * stride / FPS),
+        transform=transform,
+        decode_audio=False,
+        decoder="pyav",
+    )
+    videos = dataset.num_videos
+
+    def run() -> Iterator[torch.Tensor]:
+        iterator = iter(dataset)
+        for _ in range(videos):
+            yield next(iterator)["video"]
+
+    return run
+
+
+def torchvision_loader(root: Path, lists: Path, frames: int, stride: int) -> tuple[Loader, float]:
+    start = time.perf_counter()
+    transform = v2.Compose(
+        [
+            v2.Resize(SIZE, antialias=True),
+            v2.CenterCrop(SIZE),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(MEAN, STD),
+        ]
+    )
+    dataset = torchvision.datasets.UCF101(
+        str(root),
+        str(lists),
+        frames_per_clip=frames,
+        step_between_clips=frames * stride,
+        frame_rate=FPS // stride if stride > 1 else None,
+        fold=1,
+        train=True,
+        transform=lambda video: transform(video).permute(1, 0, 2, 3),
+        output_format="TCHW",
+        num_workers=1,
+    )
+    setup = time.perf_counter() - start
+    clips = dataset.video_clips
+    generator = torch.Generator().manual_seed(0)
+
+    def run() -> Iterator[torch.Tensor]:
+        # One random clip of every video, as the other loaders draw them.
+        offsets = np.cumsum([0] + [len(c) for c in clips.clips])
+        for video in torch.randperm(len(clips.clips), generator=generator).tolist():
+            count = offsets[video + 1] - offsets[video]
+            yield dataset[int(offsets[video] + torch.randint(count, (), generator=generator))][0]
+
+    return run, setup
+
+
+# ------------------------------------------------------------------------------------ bench
+
+
+def clips_per_second(loader: Loader, shape: tuple[int, int]) -> float:
+    """Clips per second of this process's CPU time: every loader runs on one thread, so this is
+    its speed on an idle core, whatever else the machine runs meanwhile."""
+    start, count = time.process_time(), 0
+    for clip in loader():
+        assert clip.shape == (3, shape[0], SIZE, SIZE), clip.shape
+        count += 1
+    return count / (time.process_time() - start)
+
+
+def torchcodec_problem() -> str | None:
+    """Why torchcodec cannot decode here, or None when it can."""
+    try:
+        from torchcodec._core.ops import load_core_libraries
+
+        load_core_libraries()
+    except Exception as err:  # noqa: BLE001 - any failure means "not available"
+        return str(err).splitlines()[0]
+    return None
+
+
+def loaders(root: Path, lists: Path, frames: int, stride: int, notes: list[str]) -> dict:
+    found: dict[str, Loader] = {
+        "skr, PyAV, seek (default)": skr_loader(
+            root, lists, frames, stride, decoder="pyav", cache_decoded=False
+        ),
+    }
+    cached = skr_loader(root, lists, frames, stride, decoder="pyav", cache_decoded=True)
+    for _ in cached():  # fill the cache: this row measures later epochs
+        pass
+    found["skr, PyAV, decoded-clip cache (warm)"] = cached
+    problem = torchcodec_problem()
+    if problem is None:
+        found["skr, torchcodec"] = skr_loader(
+            root, lists, frames, stride, decoder="torchcodec", cache_decoded=False
+        )
+    found["pytorchvideo Ucf101 (PyAV)"] = pytorchvideo_loader(root, frames, stride)
+    if problem is None:
+        found["torchvision UCF101 (torchcodec)"], setup = torchvision_loader(
+            root, lists, frames, stride
+        )
+        notes.append(f"torchvision's UCF101 spent {setup:.1f} s indexing every clip first.")
+    else:
+        notes.append(f"torchcodec cannot load here ({problem}): no torchcodec rows.")
+    return found
+
+
+def bench_shape(root: Path, lists: Path, frames: int, stride: int, rounds: int, notes: list):
+    found = loaders(root, lists, frames, stride, notes)
+    rates: dict[str, list[float]] = {name: [] for name in found}
+    for loader in found.values():  # warm-up: lazy imports, library loading, file cache
+        clips_per_second(loader, (frames, stride))
+    for _ in range(rounds):  # loaders take turns, so load changes hit all alike
+        for name, loader in found.items():
+            rates[name].append(clips_per_second(loader, (frames, stride)))
+    return {name: statistics.median(values) for name, values in rates.items()}
+
+
+def table(results: dict[str, dict[str, float]]) -> list[str]:
+    lines = []
+    for label, rates in results.items():
+        reference = rates["pytorchvideo Ucf101 (PyAV)"]
+        vision = rates.get("torchvision UCF101 (torchcodec)")
+        lines += [
+            f"### {label}",
+            "",
+            "| loader | clips/s | x pytorchvideo | x torchvision |",
+            "|---|---|---|---|",
+        ]
+        for name, rate in rates.items():
+            versus = f"{rate / vision:.2f}" if vision else "n/a"
+            lines.append(f"| {name} | {rate:.1f} | {rate / reference:.2f} | {versus} |")
+        lines.append("")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--videos", type=int, default=12)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/data.md"))
+    parser.add_argument("--note", action="append", default=[], help="a line to add to the notes")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    notes: list[str] = list(args.note)
+    with tempfile.TemporaryDirectory() as tmp:
+        root, lists = write_dataset(Path(tmp), args.videos)
+        results = {
+            label: bench_shape(root, lists, frames, stride, args.rounds, notes)
+            for label, frames, stride in SHAPES
+        }
+    lines = [
+        "# Data loading: clips per second, skr against pytorchvideo and torchvision",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPU threads; one process, one thread; "
+        "clips per second of CPU time (robust to other jobs on the machine). "
+        f"PyAV {av.__version__}, torch {torch.__version__}, torchvision {torchvision.__version__}."
+        f" {args.videos} MPEG-4 AVI files of {FRAMES} frames, "
+        f"{WIDTH}x{HEIGHT} at {FPS} fps (UCF101's format); one random clip per video, short side "
+        f"to {SIZE}, centre crop {SIZE}x{SIZE}, normalised. Median of {args.rounds} rounds, "
+        "loaders in turns. Written by `scripts/bench_data.py`.",
+        "",
+        *table(results),
+        *[f"- {note}" for note in dict.fromkeys(notes)],
+        "",
+    ]
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,317 @@
+"""UCF101, HMDB51 and Kinetics in their official layouts: split parsing, decoding real-world
+files, clip sampling, bad files, and one end-to-end ``skr-run`` per data set."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from skr_cli.data.clips import SeededSampler, VideoClips, collate_clips, frame_indices
+from skr_cli.data.hmdb51 import hmdb51_samples
+from skr_cli.data.kinetics import kinetics_samples
+from skr_cli.data.sources import Hmdb51Source, KineticsSource, Ucf101Source
+from skr_cli.data.transforms import eval_transform, train_transform
+from skr_cli.data.ucf101 import ucf101_samples
+from skr_cli.data.video import VideoDecodeError, VideoInfo, decode_all, read_frames
+from tests import video_fixtures as fx
+
+HALF = [0.5, 0.5, 0.5]
+
+
+@pytest.fixture(scope="module")
+def trees(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
+    base = tmp_path_factory.mktemp("official")
+    return {
+        "ucf101": fx.make_ucf101(base),
+        "hmdb51": fx.make_hmdb51(base),
+        "kinetics400": fx.make_kinetics(base),
+    }
+
+
+def torchcodec_loads() -> bool:
+    try:
+        from torchcodec._core.ops import load_core_libraries
+
+        load_core_libraries()
+    except Exception:  # FFmpeg libraries missing: torchcodec cannot decode on this machine
+        return False
+    return True
+
+
+DECODERS = [
+    "pyav",
+    pytest.param(
+        "torchcodec",
+        marks=pytest.mark.skipif(not torchcodec_loads(), reason="torchcodec finds no FFmpeg"),
+    ),
+]
+
+
+# ------------------------------------------------------------------------------ split files
+
+
+def test_ucf101_lists_give_labels_and_find_the_handstand_files(trees) -> None:
+    root, lists = trees["ucf101"]
+    train, classes = ucf101_samples(root, lists, "train", fold=1)
+    test, _ = ucf101_samples(root, lists, "test", fold=1)
+    assert classes == fx.UCF_CLASSES  # classInd.txt order, label = index - 1
+    assert len(train) == 3 * 2 + 2 and len(test) == 3 * 2
+    handstand = [path for path, label in test if label == 1]
+    assert [p.name for p in handstand] == [f"v_HandStandPushups_g0{g}_c01.avi" for g in (1, 2)]
+    assert all(path.exists() for path, _ in test)
+    assert {label for _, label in train} == {0, 1, 2}
+
+
+def test_hmdb51_tags_pick_train_and_test_and_skip_unused(trees) -> None:
+    root, splits = trees["hmdb51"]
+    train, classes = hmdb51_samples(root, splits, "train", fold=1)
+    test, _ = hmdb51_samples(root, splits, "test", fold=1)
+    assert classes == sorted(fx.HMDB_CLASSES)
+    assert len(train) == 9 and len(test) == 3  # the tag-0 video of each class is in neither
+    assert test[0][0].name == fx.hmdb_name("brush_hair", 3) and test[0][0].exists()
+    second, _ = hmdb51_samples(root, splits, "train", fold=2)
+    assert {p.name for p, _ in second} != {p.name for p, _ in train}  # fold 2 is another list
+
+
+def test_kinetics_csv_quoted_labels_and_both_file_namings(trees) -> None:
+    root, notes = trees["kinetics400"]
+    train, classes = kinetics_samples(root, notes, "train")
+    test, _ = kinetics_samples(root, notes, "test")
+    assert classes == sorted(fx.KINETICS_CLASSES)  # "air drumming" has a space, CSV-quoted
+    assert len(train) == 9 and len(test) == 3
+    names = {path.name for path, _ in train}
+    assert "id10-_Ab.mp4" in names and "id00-_Ab_000000_000010.mp4" in names
+    assert all(path.exists() for path, _ in train + test)
+    assert all(path.parent.parent.name == "val" for path, _ in test)
+
+
+def test_missing_root_names_the_key_and_the_layout(tmp_path: Path, make_cfg) -> None:
+    from hydra.utils import instantiate
+
+    cfg = make_cfg("dataset=ucf101", f"dataset.root={tmp_path / 'nowhere'}")
+    source = instantiate(cfg.dataset)
+    with pytest.raises(FileNotFoundError, match="dataset.root .*nowhere not found; expected"):
+        source.prepare()
+
+
+def test_num_classes_must_match_the_class_list(trees, make_cfg) -> None:
+    from hydra.utils import instantiate
+
+    root, splits = trees["hmdb51"]
+    cfg = make_cfg("dataset=hmdb51", f"dataset.root={root}", f"dataset.splits={splits}")
+    with pytest.raises(ValueError, match="lists 3 classes but dataset.num_classes=51"):
+        instantiate(cfg.dataset).prepare()
+
+
+# --------------------------------------------------------------------------------- decoding
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_real_world_files_decode_in_presentation_order(trees, decoder: str) -> None:
+    ucf, _ = trees["ucf101"]
+    files = [
+        ucf / fx.ucf_name("ApplyEyeMakeup", 1, 1),  # non-UTF-8 metadata
+        next(trees["kinetics400"][0].rglob("id00*.mp4")),  # H.264 with B-frames and AAC audio
+    ]
+    if decoder == "pyav":  # torchcodec loses the last frame of MPEG-4 AVIs with B-frames
+        files.append(ucf / fx.ucf_name("YoYo", 3, 1))
+    for path in files:
+        video, fps = decode_all(path, decoder)
+        assert video.shape == (fx.FRAMES, fx.HEIGHT, fx.WIDTH, 3) and fps == 25
+        green = video[:, :, :, 1].float().mean(dim=(1, 2))
+        assert (green.diff() > 6).all(), path.name  # the ramp: frames are in order
+
+
+def test_seeking_reads_the_same_frames_as_a_full_decode(trees) -> None:
+    paths = [trees["ucf101"][0] / fx.ucf_name("YoYo", 3, 1), trees["hmdb51"][0]]
+    paths[1] = next(paths[1].rglob("*goo_1.avi"))
+    for path in paths:
+        full, _ = decode_all(path, "pyav")
+        for indices in ([0], [11], [5, 6, 7, 8], [11, 0, 6, 6]):
+            assert torch.equal(read_frames(path, lambda info, i=indices: i, "pyav"), full[indices])
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_bad_files_raise_a_decode_error(trees, decoder: str) -> None:
+    ucf = trees["ucf101"][0]
+    bad = [
+        ucf / fx.ucf_name("YoYo", 5, 1),  # corrupt
+        ucf / fx.ucf_name("YoYo", 5, 2),  # zero bytes
+        trees["hmdb51"][0] / "clap" / fx.hmdb_name("clap", 0),  # an HTML page
+        next(trees["kinetics400"][0].rglob("id21*.mp4")),  # truncated download
+        ucf / "missing.avi",
+    ]
+    for path in bad:
+        with pytest.raises(VideoDecodeError, match=path.name.replace("(", r"\(").split("!")[0]):
+            read_frames(path, lambda info: [0], decoder)
+
+
+def test_frame_indices_resample_and_loop() -> None:
+    info = VideoInfo(frames=100, fps=30.0)
+    assert frame_indices(info, frames=4, fps=15, starts=[0.0], draw=0) == [0, 2, 4, 6]
+    assert frame_indices(info, frames=3, fps=None, starts=[0.0, 1.0], draw=0) == [
+        *[0, 1, 2],
+        *[97, 98, 99],
+    ]
+    assert frame_indices(VideoInfo(3, 25.0), frames=5, fps=None, starts=None, draw=0.9) == [
+        *[0, 1, 2, 0, 1]
+    ]
+    last = frame_indices(info, frames=4, fps=None, starts=None, draw=0.999)
+    assert last == [96, 97, 98, 99]
+
+
+# ------------------------------------------------------------------------------ the datasets
+
+
+def kinetics_clips(trees, *, train: bool, cache: bool = False) -> VideoClips:
+    root, notes = trees["kinetics400"]
+    samples, _ = kinetics_samples(root, notes, "train")
+    transform = (
+        train_transform(32, [1.0, 1.25], True, HALF, HALF)
+        if train
+        else eval_transform(32, HALF, HALF)
+    )
+    return VideoClips(
+        samples,
+        frames=4,
+        fps=12.5,
+        eval_clips=None if train else 2,
+        transform=transform,
+        decoder="pyav",
+        cache_decoded=cache,
+    )
+
+
+def test_eval_clips_are_the_same_with_and_without_the_cache(trees) -> None:
+    plain, cached = (
+        kinetics_clips(trees, train=False),
+        kinetics_clips(trees, train=False, cache=True),
+    )
+    for index in (0, 4):
+        first, label = plain[index]
+        assert first.shape == (2, 3, 4, 32, 32)
+        assert torch.equal(first, cached[index][0]) and label == cached[index][1]
+
+
+def batches(dataset: VideoClips, workers: int) -> list:
+    loader = DataLoader(
+        dataset,
+        batch_size=3,
+        sampler=SeededSampler(len(dataset), torch.Generator().manual_seed(7)),
+        collate_fn=collate_clips,
+        num_workers=workers,
+    )
+    return list(loader)
+
+
+def test_training_batches_do_not_depend_on_num_workers(trees) -> None:
+    dataset = kinetics_clips(trees, train=True)
+    alone, pooled = batches(dataset, 0), batches(dataset, 2)
+    assert len(alone) == len(pooled) == 3
+    for (clips_a, labels_a, failed_a), (clips_b, labels_b, failed_b) in zip(
+        alone, pooled, strict=True
+    ):
+        assert torch.equal(clips_a, clips_b) and torch.equal(labels_a, labels_b)
+        assert failed_a == failed_b
+    assert sum(len(failed) for *_, failed in alone) == 1  # the truncated download
+
+
+def test_sources_build_train_and_test_clips(trees) -> None:
+    common = dict(
+        frames=4,
+        fps=None,
+        size=32,
+        scale=[1.0, 1.2],
+        flip=True,
+        mean=HALF,
+        std=HALF,
+        eval_clips=2,
+        decoder="pyav",
+        cache_decoded=False,
+        num_workers=0,
+        max_skip_fraction=0.5,
+        num_classes=3,
+    )
+    sources = [
+        Ucf101Source(
+            root=str(trees["ucf101"][0]), splits=str(trees["ucf101"][1]), fold=1, **common
+        ),
+        Hmdb51Source(
+            root=str(trees["hmdb51"][0]), splits=str(trees["hmdb51"][1]), fold=1, **common
+        ),
+        KineticsSource(
+            root=str(trees["kinetics400"][0]), splits=str(trees["kinetics400"][1]), **common
+        ),
+    ]
+    for source in sources:
+        source.prepare()
+        clip, label = source.clips("train", train=True)[1]
+        assert clip.shape == (3, 4, 32, 32) and 0 <= label < 3
+        clips, _ = source.clips("test", train=False)[0]
+        assert clips.shape == (2, 3, 4, 32, 32)
+
+
+# ------------------------------------------------------------------------------ end to end
+
+SMOKE = ("debug=smoke", "logger.mode=disabled", "dataset.num_classes=3")
+
+
+def tree_overrides(trees, name: str) -> list[str]:
+    root, splits = trees[name]
+    return [f"dataset={name}", f"dataset.root={root}", f"dataset.splits={splits}"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "skipped"),
+    [
+        ("ucf101", {"v_YoYo_g05_c01.avi", "v_YoYo_g05_c02.avi"}),
+        ("hmdb51", {fx.hmdb_name("clap", 0)}),
+        ("kinetics400", {"id21-_Ab_000010_000020.mp4"}),
+    ],
+)
+def test_each_dataset_runs_end_to_end(skr_run, tmp_path, trees, name, skipped) -> None:
+    result = skr_run(*SMOKE, *tree_overrides(trees, name), "dataset.max_skip_fraction=0.3")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["dataset"] == name
+    assert metrics["data"] == {"skipped": len(skipped), "skipped_files": sorted(skipped)}
+    assert 0 <= metrics["final"]["video_top1"] <= 100 and "video_top5" in metrics["final"]
+    assert "skipped" in result.stdout
+
+
+@pytest.mark.slow
+def test_a_bad_root_stops_with_one_line(skr_run, tmp_path) -> None:
+    result = skr_run(*SMOKE, "dataset=hmdb51", f"dataset.root={tmp_path}/nope", "dataset.splits=x")
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("skr-run: error: dataset: hmdb51: dataset.root ")
+    assert "expected dataset.root=.../hmdb51 holding <class>/<name>.avi" in line
+
+
+def test_too_many_bad_files_stop_the_run_naming_them(trees, make_cfg, tmp_path) -> None:
+    from hydra.utils import instantiate
+
+    from skr_cli.pipeline import RunContext, UserError
+
+    root, splits = trees["ucf101"]
+    overrides = [
+        "debug=smoke",
+        "dataset=ucf101",
+        f"dataset.root={root}",
+        f"dataset.splits={splits}",
+    ]
+    cfg = make_cfg(*overrides, "dataset.num_classes=3", "dataset.max_skip_fraction=0.2")
+    source = instantiate(cfg.dataset)
+    source.prepare()
+    train, test = source.clips("train", train=True), source.clips("test", train=False)
+    ctx = RunContext(cfg, tmp_path, train, test, torch.zeros(1))
+    corrupt, empty = (str(root / fx.ucf_name("YoYo", 5, clip)) for clip in (1, 2))
+    ctx.note_skipped([corrupt])  # 1 of 8 train videos: within 20 %
+    with pytest.raises(UserError, match=r"2 of 8 train videos cannot be decoded, more than "):
+        ctx.note_skipped([empty, corrupt])
+    assert ctx.skipped == {corrupt, empty}
