@@ -5,13 +5,21 @@ files), then loads one random clip per video, in turns, with:
 
 - skr's ``VideoClips`` (PyAV with seeking; torchcodec; PyAV with the decoded-clip cache, warm);
 - pytorchvideo's ``Ucf101`` (``labeled_video_dataset``, PyAV, audio off) with its transforms;
-- torchvision's ``datasets.UCF101`` (which decodes through torchcodec since torchvision 0.22).
+- torchvision's ``datasets.UCF101`` (which decodes through torchcodec since torchvision 0.22),
+  with torchvision's transforms, and again with skr's (which normalise in one pass): the second
+  row tells decoding speed from transform speed.
 
-Every loader cuts the same clip shape from the same files, scales the short side to 112, centre
-crops 112x112 and normalises; single process, one thread. Reports clips per second of CPU time
-(median of the rounds) for two clip shapes and writes benchmarks/data.md.
+Every loader cuts the same clip shape from the same files, decodes uint8 frames, scales the short
+side to 112 (antialiased), centre crops 112x112 and normalises; single process, one thread.
+Reports clips per second of CPU time (median of the rounds) for two clip shapes and writes
+benchmarks/data.md.
 
-    .venv/bin/python scripts/bench_data.py [--videos 12] [--rounds 3]
+torchcodec (and so torchvision's UCF101) needs the system's FFmpeg libraries. Where there are
+none, ``--ffmpeg-from-pyav`` links the FFmpeg libraries that PyAV's wheel bundles into a temporary
+folder and runs the benchmark again with ``LD_LIBRARY_PATH`` pointing there (and says so in the
+notes), so that every row is measured in the same run.
+
+    .venv/bin/python scripts/bench_data.py [--videos 12] [--rounds 5] [--ffmpeg-from-pyav]
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import statistics
 import sys
 import tempfile
@@ -149,8 +158,8 @@ def pytorchvideo_loader(root: Path, frames: int, stride: int) -> Loader:
     return run
 
 
-def torchvision_loader(root: Path, lists: Path, frames: int, stride: int) -> tuple[Loader, float]:
-    start = time.perf_counter()
+def torchvision_transform() -> Callable[[torch.Tensor], torch.Tensor]:
+    """torchvision's own transforms: uint8 (T, 3, H, W) -> float (3, T, 112, 112)."""
     transform = v2.Compose(
         [
             v2.Resize(SIZE, antialias=True),
@@ -159,6 +168,15 @@ def torchvision_loader(root: Path, lists: Path, frames: int, stride: int) -> tup
             v2.Normalize(MEAN, STD),
         ]
     )
+    return lambda video: transform(video).permute(1, 0, 2, 3)
+
+
+def torchvision_loader(
+    root: Path, lists: Path, frames: int, stride: int, skr_transform: bool = False
+) -> tuple[Loader, float]:
+    """torchvision's UCF101 with its own transforms, or with skr's (uint8 (T, H, W, 3) frames in,
+    one-pass normalisation): that row separates decoding speed from transform speed."""
+    start = time.perf_counter()
     dataset = torchvision.datasets.UCF101(
         str(root),
         str(lists),
@@ -167,8 +185,8 @@ def torchvision_loader(root: Path, lists: Path, frames: int, stride: int) -> tup
         frame_rate=FPS // stride if stride > 1 else None,
         fold=1,
         train=True,
-        transform=lambda video: transform(video).permute(1, 0, 2, 3),
-        output_format="TCHW",
+        transform=eval_transform(SIZE, MEAN, STD) if skr_transform else torchvision_transform(),
+        output_format="THWC" if skr_transform else "TCHW",
         num_workers=1,
     )
     setup = time.perf_counter() - start
@@ -209,6 +227,30 @@ def torchcodec_problem() -> str | None:
     return None
 
 
+PYAV_FFMPEG = "SKR_BENCH_PYAV_FFMPEG"  # set in the re-run that loads PyAV's FFmpeg libraries
+
+
+def rerun_with_pyav_ffmpeg() -> None:
+    """Replaces this process by the same command with ``LD_LIBRARY_PATH`` on a folder of links to
+    PyAV's bundled FFmpeg libraries, under their hashed names (which they load each other by) and
+    their plain sonames (which torchcodec loads)."""
+    bundled = Path(av.__file__).resolve().parent.parent / "av.libs"
+    if not bundled.is_dir():
+        sys.exit(f"--ffmpeg-from-pyav: no bundled libraries in {bundled} (PyAV not from a wheel?)")
+    folder = Path(tempfile.gettempdir()) / "skr-bench-pyav-ffmpeg"
+    folder.mkdir(exist_ok=True)
+    for library in bundled.iterdir():
+        soname = re.sub(r"-[0-9a-f]{8}(\.so\.\d+).*$", r"\1", library.name)
+        for name in {library.name, soname}:
+            (folder / name).unlink(missing_ok=True)
+            (folder / name).symlink_to(library)
+    env = dict(os.environ, **{PYAV_FFMPEG: "1"})
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(
+        filter(None, [str(folder), env.get("LD_LIBRARY_PATH")])
+    )
+    os.execve(sys.executable, [sys.executable, *sys.argv], env)
+
+
 def loaders(root: Path, lists: Path, frames: int, stride: int, notes: list[str]) -> dict:
     found: dict[str, Loader] = {
         "skr, PyAV, seek (default)": skr_loader(
@@ -230,6 +272,9 @@ def loaders(root: Path, lists: Path, frames: int, stride: int, notes: list[str])
             root, lists, frames, stride
         )
         notes.append(f"torchvision's UCF101 spent {setup:.1f} s indexing every clip first.")
+        found["torchvision UCF101 (torchcodec), skr's transform"], _ = torchvision_loader(
+            root, lists, frames, stride, skr_transform=True
+        )
     else:
         notes.append(f"torchcodec cannot load here ({problem}): no torchcodec rows.")
     return found
@@ -270,9 +315,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/data.md"))
     parser.add_argument("--note", action="append", default=[], help="a line to add to the notes")
+    parser.add_argument(
+        "--ffmpeg-from-pyav",
+        action="store_true",
+        help="where torchcodec finds no FFmpeg, run again on the FFmpeg libraries PyAV bundles",
+    )
     args = parser.parse_args()
+    if args.ffmpeg_from_pyav and PYAV_FFMPEG not in os.environ and torchcodec_problem():
+        rerun_with_pyav_ffmpeg()
     torch.set_num_threads(1)
     notes: list[str] = list(args.note)
+    if PYAV_FFMPEG in os.environ:
+        notes.append(
+            "This machine has no system FFmpeg, which torchcodec needs: the torchcodec rows ran on "
+            f"the FFmpeg libraries bundled with PyAV {av.__version__} (`--ffmpeg-from-pyav`)."
+        )
     with tempfile.TemporaryDirectory() as tmp:
         root, lists = write_dataset(Path(tmp), args.videos)
         results = {
@@ -287,8 +344,9 @@ def main() -> None:
         f"PyAV {av.__version__}, torch {torch.__version__}, torchvision {torchvision.__version__}."
         f" {args.videos} MPEG-4 AVI files of {FRAMES} frames, "
         f"{WIDTH}x{HEIGHT} at {FPS} fps (UCF101's format); one random clip per video, short side "
-        f"to {SIZE}, centre crop {SIZE}x{SIZE}, normalised. Median of {args.rounds} rounds, "
-        "loaders in turns. Written by `scripts/bench_data.py`.",
+        f"to {SIZE}, centre crop {SIZE}x{SIZE}, normalised (skr in one multiply-add, equal to "
+        "the `v2.ToDtype` + `v2.Normalize` pair the torchvision row runs up to float rounding). "
+        f"Median of {args.rounds} rounds, loaders in turns. Written by `scripts/bench_data.py`.",
         "",
         *table(results),
         *[f"- {note}" for note in dict.fromkeys(notes)],

@@ -152,3 +152,21 @@ def test_undecodable_videos_are_skipped_and_named(tmp_path: Path) -> None:
     dataset = clips_of(samples[:2] + [(broken, 0)], None, cache=False)
     clips, labels, failed = collate_clips([dataset[i] for i in range(3)])
     assert clips.shape[0] == 2 and len(labels) == 2 and failed == [str(broken)]
+
+
+def test_normalisation_equals_torchvisions_to_dtype_and_normalize() -> None:
+    from torchvision.transforms import v2
+
+    frames = torch.randint(0, 256, (4, 36, 48, 3), dtype=torch.uint8)  # (T, H, W, 3)
+    mean, std = [0.4, 0.45, 0.5], [0.2, 0.25, 0.3]
+    reference = v2.Compose(
+        [
+            v2.Resize(32, antialias=True),
+            v2.CenterCrop(32),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize(mean, std),
+        ]
+    )(frames.permute(0, 3, 1, 2))  # (T, 3, 32, 32)
+    clip = eval_transform(32, mean, std)(frames)
+    assert clip.shape == (3, 4, 32, 32) and clip.is_contiguous()
+    torch.testing.assert_close(clip, reference.permute(1, 0, 2, 3), rtol=0, atol=1e-5)

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import av
 import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from skr_cli.data import video
 from skr_cli.data.clips import SeededSampler, VideoClips, collate_clips, frame_indices
 from skr_cli.data.hmdb51 import hmdb51_samples
 from skr_cli.data.kinetics import kinetics_samples
@@ -133,6 +135,49 @@ def test_seeking_reads_the_same_frames_as_a_full_decode(trees) -> None:
         full, _ = decode_all(path, "pyav")
         for indices in ([0], [11], [5, 6, 7, 8], [11, 0, 6, 6]):
             assert torch.equal(read_frames(path, lambda info, i=indices: i, "pyav"), full[indices])
+
+
+def encode_gops(path: Path, frames: int, *, b_frames: int) -> None:
+    """A ``frames``-long ramp video with a keyframe every 8 frames (AVI: MPEG-4, MP4: H.264)."""
+    codec = "mpeg4" if path.suffix == ".avi" else "libx264"
+    with av.open(str(path), mode="w") as container:
+        stream = container.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = fx.WIDTH, fx.HEIGHT, "yuv420p"
+        stream.codec_context.gop_size, stream.codec_context.max_b_frames = 8, b_frames
+        for image in fx.ramp_video(0, frames):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode())
+
+
+@pytest.mark.parametrize("name", ["v.avi", "v.mp4", "b.avi", "b.mp4"])
+def test_seeking_across_keyframes_reads_the_frames_of_a_full_decode(tmp_path, name) -> None:
+    path = tmp_path / name
+    encode_gops(path, 30, b_frames=2 if name.startswith("b") else 0)
+    full, _ = decode_all(path, "pyav")
+    assert len(full) == 30
+    for indices in ([0], [7], [8], [9, 10, 11, 12], [16, 3, 3, 25], [28, 29]):
+        assert torch.equal(read_frames(path, lambda info, i=indices: i, "pyav"), full[indices])
+
+
+def test_frame_stamps_come_from_the_index_only_where_it_is_exact(tmp_path, monkeypatch) -> None:
+    for name, b_frames in (("v.avi", 0), ("v.mp4", 0), ("b.mp4", 2)):
+        encode_gops(tmp_path / name, 20, b_frames=b_frames)
+    whole = (tmp_path / "v.avi").read_bytes()
+    (tmp_path / "cut.avi").write_bytes(whole[:-400])  # AVI's index (idx1) and a frame are gone
+
+    def stamps(name: str) -> tuple[list[int], list[int]]:
+        with av.open(str(tmp_path / name)) as container:
+            listed = video._frame_stamps(container, container.streams.video[0])
+        with av.open(str(tmp_path / name)) as container:
+            return listed, video._packet_stamps(container, container.streams.video[0])
+
+    for name in ("v.avi", "v.mp4", "b.mp4", "cut.avi"):
+        listed, read = stamps(name)
+        assert listed == read, name
+    assert 0 < len(stamps("cut.avi")[0]) < 20  # not the partial index the demuxer rebuilt
+    monkeypatch.setattr(video, "_packet_stamps", lambda *_: [])
+    assert len(stamps("v.avi")[0]) == len(stamps("v.mp4")[0]) == 20  # from the index alone
+    assert stamps("b.mp4")[0] == []  # B-frames: the packets are always read
 
 
 @pytest.mark.parametrize("decoder", DECODERS)

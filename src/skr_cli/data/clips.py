@@ -128,9 +128,11 @@ class VideoClips(Dataset):
             return None, str(path)
         clips = frames.reshape(-1, self.frames, *frames.shape[1:])  # (N, T, H, W, 3)
         with torch.random.fork_rng(devices=[]):  # the transforms draw from the global RNG
-            torch.manual_seed(int(torch.randint(2**62, (), generator=rng)))
-            out = torch.stack([self.transform(clip) for clip in clips])  # (N, 3, T, size, size)
-        return (out[0] if self.eval_clips is None else out), label
+            # The CPU generator alone: torch.manual_seed also queues a seed for every lazy
+            # accelerator backend, recording a stack trace each time (same draws, more CPU).
+            torch.default_generator.manual_seed(int(torch.randint(2**62, (), generator=rng)))
+            out = [self.transform(clip) for clip in clips]  # N x (3, T, size, size)
+        return (out[0] if self.eval_clips is None else torch.stack(out)), label
 
 
 class SeededSampler(Sampler[tuple[int, int]]):

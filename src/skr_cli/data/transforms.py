@@ -2,8 +2,10 @@
 images and apply one random draw to every frame of a clip).
 
 Training: random short-side scale, random crop, optional horizontal flip. Evaluation: short-side
-scale, centre crop. Both then scale to [0, 1] and normalise per channel. Resizing runs on uint8
-frames (torchvision's fast antialiased path) before the conversion to float.
+scale, centre crop. Both then scale to [0, 1] and normalise per channel (one multiply-add, see
+:class:`_ToClip`). Resizing runs on uint8 frames (torchvision's fast antialiased path) before the
+conversion to float; it stays in torch because swscale's resize costs more CPU time than
+torchvision's uint8 one (measured with ``scripts/bench_data.py``'s files).
 """
 
 from __future__ import annotations
@@ -18,18 +20,26 @@ ClipTransform = Callable[[torch.Tensor], torch.Tensor]
 
 
 class _ToClip:
-    """Wraps a v2 pipeline over (T, 3, H, W) into uint8 (T, H, W, 3) -> float (3, T, H, W)."""
+    """uint8 frames (T, H, W, 3) -> float clip (3, T, H, W): v2 steps on (T, 3, H, W) uint8, then
+    scaling to [0, 1] and per-channel normalisation.
 
-    def __init__(self, steps: list[v2.Transform]) -> None:
+    The last two are ``v2.ToDtype(scale=True)`` and ``v2.Normalize`` folded into one
+    multiply-add, ``x / (255 std) - mean / std``, that reads the uint8 clip and writes the float
+    one in a single pass (torchvision's pair makes four), equal to it up to float rounding (1e-6).
+    """
+
+    def __init__(
+        self, steps: list[v2.Transform], mean: Sequence[float], std: Sequence[float]
+    ) -> None:
         self.pipeline = v2.Compose(steps)
+        spread = torch.tensor(std, dtype=torch.float32).view(3, 1, 1, 1)
+        self.scale = 1 / (255 * spread)  # (3, 1, 1, 1)
+        self.shift = -torch.tensor(mean, dtype=torch.float32).view(3, 1, 1, 1) / spread
 
     def __call__(self, frames: torch.Tensor) -> torch.Tensor:
-        clip = self.pipeline(frames.permute(0, 3, 1, 2))  # (T, 3, size, size) float
-        return clip.permute(1, 0, 2, 3).contiguous()
-
-
-def _normalise(mean: Sequence[float], std: Sequence[float]) -> list[v2.Transform]:
-    return [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
+        clip = self.pipeline(frames.permute(0, 3, 1, 2)).permute(1, 0, 2, 3)  # (3, T, size, size)
+        out = torch.empty(clip.shape, dtype=torch.float32)  # contiguous
+        return torch.addcmul(self.shift, clip, self.scale, out=out)  # reads uint8, writes float
 
 
 def train_transform(
@@ -55,10 +65,10 @@ def train_transform(
     ]
     if flip:
         steps.append(v2.RandomHorizontalFlip())
-    return _ToClip(steps + _normalise(mean, std))
+    return _ToClip(steps, mean, std)
 
 
 def eval_transform(size: int, mean: Sequence[float], std: Sequence[float]) -> ClipTransform:
     """Short side to ``size``, centre ``size`` crop, normalisation (see :func:`train_transform`)."""
     steps = [v2.Resize(size, antialias=True), v2.CenterCrop(size)]
-    return _ToClip(steps + _normalise(mean, std))
+    return _ToClip(steps, mean, std)

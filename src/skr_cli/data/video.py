@@ -1,10 +1,12 @@
 """Reading encoded video files through PyAV (default) or torchcodec, and writing them.
 
-Reading a clip decodes only the frames it needs: the file's frame timestamps are listed from its
-packets (no decoding), the decoder seeks to the keyframe before the first wanted frame and stops
-just after the last one. Both readers tolerate what real files carry: metadata that is not valid
-UTF-8 and packed B-frames (frames come out of presentation order and start at pts 1; the header
-counts one frame that never decodes).
+Reading a clip decodes only the frames it needs: the file's frame timestamps come from the
+demuxer's index (streams without B-frames) or its packets (no decoding), the decoder seeks to the
+keyframe before the first wanted frame and stops at the last one (a couple of frames later where
+B-frames may come out of order), and only the frames kept are converted to RGB, on the calling
+thread. Both readers tolerate what real files carry: metadata that is not valid UTF-8 and packed
+B-frames (frames come out of presentation order and start at pts 1; the header counts one frame
+that never decodes).
 """
 
 from __future__ import annotations
@@ -102,6 +104,20 @@ def _open(path: Path) -> av.container.InputContainer:
     return av.open(str(path), metadata_errors="ignore")
 
 
+def _rgb(frame: av.VideoFrame) -> np.ndarray:
+    """The frame as RGB (H, W, 3) uint8, converted by swscale on the calling thread.
+
+    swscale's default (``threads=0``) starts a pool of threads for every frame: on a 320x240
+    frame that costs several times the conversion itself, in CPU time.
+    """
+    return frame.to_ndarray(format="rgb24", threads=1)
+
+
+def _image(item: av.VideoFrame | np.ndarray) -> np.ndarray:
+    """An RGB array (H, W, 3) from what :func:`_decode_span` returns."""
+    return item if isinstance(item, np.ndarray) else _rgb(item)
+
+
 def _stream_fps(stream: av.video.stream.VideoStream, stamps: list[int]) -> float:
     rate = stream.average_rate or stream.guessed_rate
     if rate:
@@ -109,6 +125,21 @@ def _stream_fps(stream: av.video.stream.VideoStream, stamps: list[int]) -> float
     if len(stamps) > 1 and stream.time_base:  # no rate in the header: from the timestamps
         return (len(stamps) - 1) / float((stamps[-1] - stamps[0]) * stream.time_base)
     return 25.0  # a single frame: any rate samples it the same way
+
+
+def _frame_stamps(container: av.container.InputContainer, stream) -> list[int]:
+    """Presentation timestamps of the video frames, sorted: frame i is shown at stamps[i].
+
+    A stream free of B-frames shows its frames in decode order, so the index the demuxer read
+    when opening the file (AVI ``idx1``, MP4 ``stts``) lists them at no cost. Otherwise, or where
+    the index is missing, partial (it must count the header's frames) or shifted (it must start
+    at the stream's start time), the packets are read instead.
+    """
+    if not stream.codec_context.has_b_frames:
+        stamps = [entry.timestamp for entry in stream.index_entries if entry.size]
+        if stamps and len(stamps) == stream.frames and stamps[0] == (stream.start_time or 0):
+            return sorted(stamps)
+    return _packet_stamps(container, stream)
 
 
 def _packet_stamps(container: av.container.InputContainer, stream) -> list[int]:
@@ -121,11 +152,21 @@ def _packet_stamps(container: av.container.InputContainer, stream) -> list[int]:
     return sorted(stamps)
 
 
+def _reorder_slack(stream: av.video.stream.VideoStream) -> int:
+    """Frames to decode around a clip so that reordered B-frames are not lost: none for streams
+    that the decoder reports free of B-frames (frames then come out in presentation order)."""
+    return REORDER_SLACK if stream.codec_context.has_b_frames else 0
+
+
 def _decode_span(
-    container, stream, first: int | None, last: int
-) -> list[tuple[int, av.VideoFrame]]:
-    """Frames from the keyframe before timestamp ``first`` (None: the file's start) to a few past
-    ``last``, sorted by pts."""
+    container, stream, first: int | None, last: int, slack: int, wanted: set[int]
+) -> list[tuple[int, av.VideoFrame | np.ndarray]]:
+    """Frames from the keyframe before timestamp ``first`` (None: the file's start) up to
+    ``last`` and ``slack`` frames past it, sorted by pts.
+
+    Frames whose pts is in ``wanted`` come back as RGB arrays (H, W, 3), converted as soon as
+    they are decoded (while still in the CPU cache); the others as decoded frames.
+    """
     if first is None:
         container.seek(0)
     else:
@@ -135,9 +176,9 @@ def _decode_span(
         for frame in container.decode(stream):
             if frame.pts is None:
                 continue
-            frames.append((frame.pts, frame))
+            frames.append((frame.pts, _rgb(frame) if frame.pts in wanted else frame))
             past += frame.pts > last
-            if past >= REORDER_SLACK:
+            if frame.pts >= last and past >= slack:
                 break
     except av.error.FFmpegError:
         if not frames:  # a truncated file: keep what decoded before the damage
@@ -158,28 +199,30 @@ def _nearest(pts: list[int], stamp: int) -> int:
 def _pyav_frames(path: Path, choose: FrameChooser) -> torch.Tensor:
     with _open(path) as container:
         stream = container.streams.video[0]
-        stamps = _packet_stamps(container, stream)
+        stamps = _frame_stamps(container, stream)
         if not stamps:
             raise VideoDecodeError(f"{path}: no video packets")
         indices = list(choose(VideoInfo(len(stamps), _stream_fps(stream, stamps))))
         wanted = [stamps[i] for i in indices]
+        slack = _reorder_slack(stream)
         # AVI seeks by decode time: aim a few frames early so reordered B-frames are not lost.
-        target = stamps[max(min(indices) - REORDER_SLACK, 0)]
-        decoded = _decode_span(container, stream, target, max(wanted))
+        target = stamps[max(min(indices) - slack, 0)]
+        span = (max(wanted), slack, set(wanted))
+        decoded = _decode_span(container, stream, target, *span)
         if not decoded or decoded[0][0] > min(wanted):  # the seek overshot: read from the start
-            decoded = _decode_span(container, stream, None, max(wanted))
+            decoded = _decode_span(container, stream, None, *span)
         if not decoded:
             raise VideoDecodeError(f"{path}: no decodable frame")
         pts = [stamp for stamp, _ in decoded]
         picks = [_nearest(pts, stamp) for stamp in wanted]
-        images = {i: decoded[i][1].to_ndarray(format="rgb24") for i in set(picks)}
+        images = {i: _image(decoded[i][1]) for i in set(picks)}
     return torch.from_numpy(np.stack([images[i] for i in picks]))
 
 
 def _pyav_all(path: Path) -> tuple[torch.Tensor, float]:
     with _open(path) as container:
         stream = container.streams.video[0]
-        frames = [(f.pts or 0, f.to_ndarray(format="rgb24")) for f in container.decode(stream)]
+        frames = [(f.pts or 0, _rgb(f)) for f in container.decode(stream)]
         fps = _stream_fps(stream, [stamp for stamp, _ in frames])
     if not frames:
         raise VideoDecodeError(f"{path}: no decodable frame")
