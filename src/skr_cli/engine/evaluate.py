@@ -61,10 +61,17 @@ def evaluate(
 
 
 @torch.no_grad()
-def latency_ms(models: dict[str, nn.Module], clip: torch.Tensor, runs: int) -> dict[str, float]:
-    """Median forward time (ms) of each model at batch 1, measured side by side.
+def latency_ms(
+    models: dict[str, nn.Module],
+    clip: torch.Tensor,
+    runs: int,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict[str, float]:
+    """Median forward time (ms) of each model on ``clip`` (B, C, T, H, W), side by side.
 
     The models take turns run by run, so a change in machine load hits all of them alike.
+    ``clock`` may be ``time.process_time`` to count CPU time instead of wall time (steadier on
+    a shared machine; with one torch thread it is the work of one forward pass).
     """
     for model in models.values():
         model.eval()
@@ -73,7 +80,7 @@ def latency_ms(models: dict[str, nn.Module], clip: torch.Tensor, runs: int) -> d
     times: dict[str, list[float]] = {name: [] for name in models}
     for _ in range(runs):
         for name, model in models.items():
-            start = time.perf_counter()
+            start = clock()
             model(clip)
-            times[name].append(1000.0 * (time.perf_counter() - start))
+            times[name].append(1000.0 * (clock() - start))
     return {name: statistics.median(values) for name, values in times.items()}

@@ -60,22 +60,35 @@ class Unit3D(nn.Module):
     ) -> None:
         super().__init__()
         self.kernel, self.stride = kernel, stride
-        self.conv3d = nn.Conv3d(in_channels, out_channels, kernel, stride, bias=not use_bn)
+        # With stride 1 and odd kernels "SAME" is symmetric whatever the input size: the
+        # convolution pads by itself, sparing a padded copy of its input.
+        self.pads_itself = stride == (1, 1, 1) and all(k % 2 for k in kernel)
+        padding = tuple((k - 1) // 2 for k in kernel) if self.pads_itself else 0
+        self.conv3d = nn.Conv3d(
+            in_channels, out_channels, kernel, stride, padding=padding, bias=not use_bn
+        )
         self.bn = nn.BatchNorm3d(out_channels, eps=1e-3, momentum=0.01) if use_bn else None
         self.activation = activation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv3d(pad_same(x, self.kernel, self.stride))
+        x = self.conv3d(x if self.pads_itself else pad_same(x, self.kernel, self.stride))
         if self.bn is not None:
             x = self.bn(x)
         return F.relu(x) if self.activation else x
 
 
 class MaxPool3dSame(nn.MaxPool3d):
-    """Max-pooling with TF "SAME" padding (zero padding is safe: inputs follow a ReLU)."""
+    """Max-pooling with TF "SAME" padding (zero padding is safe: inputs follow a ReLU).
+
+    On CPU the pooling runs on a channels-last copy: PyTorch's CPU kernel vectorises over
+    channels there and is 3–7× faster on I3D's shapes, copies included (same values exactly).
+    """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(pad_same(x, self.kernel_size, self.stride))
+        x = pad_same(x, self.kernel_size, self.stride)
+        if x.device.type != "cpu":
+            return super().forward(x)
+        return super().forward(x.contiguous(memory_format=torch.channels_last_3d)).contiguous()
 
 
 class InceptionBlock(nn.Module):
