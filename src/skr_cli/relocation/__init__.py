@@ -1,0 +1,30 @@
+"""Soft Knowledge Relocation: a phase that drives the planned channels' contribution to zero
+while the kept channels take over (task loss + λ(t)·R(plan), optional distillation from the
+dense model, GradNorm balancing), and least-squares compensation into the consumers at removal.
+"""
+
+from skr_cli.relocation.compensate import compensate, fold, ridge_fit
+from skr_cli.relocation.consumers import Consumer, find_consumers
+from skr_cli.relocation.measure import calibration_loss, energy_share
+from skr_cli.relocation.objective import BALANCES, Distillation, Ramp, Relocation, balanced
+from skr_cli.relocation.penalty import TARGETS, Penalty
+from skr_cli.relocation.schedule import SCHEDULES, ramp
+
+__all__ = [
+    "BALANCES",
+    "SCHEDULES",
+    "TARGETS",
+    "Consumer",
+    "Distillation",
+    "Penalty",
+    "Ramp",
+    "Relocation",
+    "balanced",
+    "calibration_loss",
+    "compensate",
+    "energy_share",
+    "find_consumers",
+    "fold",
+    "ramp",
+    "ridge_fit",
+]

@@ -1,0 +1,119 @@
+"""Least-squares compensation at removal: fold what the removed channels carry into the consumers.
+
+For each consumer (a convolution or linear layer reading planned channels, found through the
+dependency graph, so every branch behind an Inception concatenation and the classifier), its
+input X (N positions, I channels) is recorded on calibration batches in eval mode. With K its
+kept and R its removed input channels, the ridge fit
+
+    M = argmin ‖X_R − X_K M‖² + ρ·s·‖M‖²,   s = trace(X_Kᵀ X_K) / |K|   (ρ = ``ridge``)
+
+is folded into the consumer's weights, W[:, K] += W[:, R] · Mᵀ (per kernel position), so that
+Σ_R W_r * x_r ≈ Σ_K W_k' * x_k. Fitting each consumer on its own input makes the fold exact
+whenever the removed inputs are linear combinations of the kept ones, and the best linear
+substitute where a max-pool sits between the layer and the consumer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from skr_cli.relocation.consumers import Consumer
+
+
+@torch.no_grad()
+def compensate(
+    model: nn.Module,
+    consumers: dict[str, list[Consumer]],
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    ridge: float,
+) -> dict[str, float]:
+    """Folds the ridge fit of every consumer's removed inputs into its kept ones, in place.
+
+    The removed channels stay in the model (their weights untouched): remove them afterwards.
+
+    Args:
+        model: the network before removal.
+        consumers: layer name → its consumers (``find_consumers``) for the planned channels.
+        batches: calibration (clips (B, C, T, H, W), labels (B,)).
+        ridge: ρ > 0, relative to the mean diagonal of X_Kᵀ X_K.
+
+    Returns:
+        Consumer name → relative residual ‖X_R − X_K M‖² / ‖X_R‖² of its fit (0: exact).
+    """
+    removed: dict[nn.Module, set[int]] = {}
+    names: dict[nn.Module, str] = {}
+    for layer_consumers in consumers.values():
+        for consumer in layer_consumers:
+            removed.setdefault(consumer.module, set()).update(consumer.inputs)
+            names[consumer.module] = consumer.name
+    grams = _input_grams(model, list(removed), batches)
+    residuals = {}
+    for module, gram in grams.items():
+        cut = sorted(removed[module])
+        kept = [i for i in range(gram.shape[0]) if i not in removed[module]]
+        if not kept:
+            continue
+        fit, residual = ridge_fit(gram, kept, cut, ridge)
+        fold(module, fit.to(module.weight.dtype), kept, cut)
+        residuals[names[module]] = residual
+    return residuals
+
+
+def ridge_fit(
+    gram: torch.Tensor, kept: list[int], cut: list[int], ridge: float
+) -> tuple[torch.Tensor, float]:
+    """M (|K|, |R|) minimising ‖X_R − X_K M‖² + ρ·s·‖M‖² from the Gram matrix Xᵀ X (I, I).
+
+    Returns M and the relative residual of the fit on the recorded inputs.
+    """
+    g_kk, g_kr = gram[kept][:, kept], gram[kept][:, cut]  # (K, K), (K, R)
+    scale = g_kk.diagonal().mean().clamp_min(1e-30)
+    eye = torch.eye(len(kept), dtype=gram.dtype)
+    fit = torch.linalg.solve(g_kk + ridge * scale * eye, g_kr)  # (K, R)
+    g_rr = gram[cut][:, cut]
+    # ‖X_R − X_K M‖² = tr(G_RR) − 2 tr(Mᵀ G_KR) + tr(Mᵀ G_KK M)
+    error = g_rr.trace() - 2 * (fit * g_kr).sum() + (fit * (g_kk @ fit)).sum()
+    total = g_rr.trace().item()
+    return fit, max(error.item(), 0.0) / total if total > 0 else 0.0
+
+
+def fold(module: nn.Module, fit: torch.Tensor, kept: list[int], cut: list[int]) -> None:
+    """W[:, K] += W[:, R] · Mᵀ on the input-channel axis (1) of a conv or linear weight."""
+    weight = module.weight  # (O, I, ...) for both
+    moved = torch.einsum("or...,kr->ok...", weight[:, cut], fit)  # (O, K, ...)
+    weight[:, kept] += moved
+
+
+def _input_grams(
+    model: nn.Module,
+    modules: list[nn.Module],
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+) -> dict[nn.Module, torch.Tensor]:
+    """Σ Xᵀ X (float64, (I, I)) of each module's input over every position of the batches."""
+    grams: dict[nn.Module, torch.Tensor] = {}
+
+    def record(module: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
+        x = inputs[0]
+        # channels last, then one row per position: conv (B, I, ...) / linear (..., I)
+        rows = x.movedim(1, -1) if not isinstance(module, nn.Linear) else x
+        rows = rows.reshape(-1, rows.shape[-1])
+        rows = rows.double()
+        gram = rows.T @ rows
+        grams[module] = grams[module] + gram if module in grams else gram
+
+    handles = [module.register_forward_pre_hook(record) for module in modules]
+    was_training = model.training
+    model.eval()
+    try:
+        for clips, _labels in batches:
+            model(clips)
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    if len(grams) < len(modules):
+        raise ValueError("compensation: a consumer saw no input on the calibration batches")
+    return grams

@@ -1,0 +1,97 @@
+"""End-to-end runs of Soft Knowledge Relocation (debug=smoke)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from skr_cli.engine.checkpoint import load_state
+
+pytestmark = pytest.mark.slow
+
+SMOKE = ("debug=smoke", "logger.mode=disabled")
+# every option at once: a penalty on everything in the loss, balanced by GradNorm, with
+# distillation, an exponential ramp, compensation at removal and the low-rank proximal step
+EVERY_OPTION = (
+    "relocation.strength=0.5",
+    "relocation.target=all",
+    "relocation.decoupled=false",
+    "relocation.balance=gradnorm",
+    "relocation.schedule=exponential",
+    "relocation.distill.weight=1.0",
+    "relocation.compensate=true",
+    "lowrank.weight=0.01",
+    "lowrank.phases=[relocation]",
+    "lowrank.truncate=false",
+    "finetune.epochs=2",
+)
+VOLATILE = ("timings_s", "speedup", "relocation")  # wall-clock figures; the settings block
+
+
+def metrics(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def comparable(result: dict) -> dict:
+    """metrics.json without timings, latencies and the relocation settings."""
+    kept = {key: value for key, value in result.items() if key not in VOLATILE}
+    for stage in ("dense", "final"):
+        kept[stage] = {k: v for k, v in kept[stage].items() if k != "latency_ms"}
+    return kept
+
+
+def test_strength_zero_is_exactly_the_baseline(skr_run, tmp_path: Path) -> None:
+    """With strength 0 (and no distillation, no compensation) the other relocation settings
+    change nothing: same seed, same metrics, no relocation phase, the full fine-tuning."""
+    base = skr_run(*SMOKE, "finetune.epochs=2", out="base")
+    assert base.returncode == 0, base.stderr
+    inert = skr_run(
+        *SMOKE,
+        "finetune.epochs=2",
+        "relocation.strength=0",
+        "relocation.epochs=2",
+        "relocation.target=all",
+        "relocation.schedule=cosine",
+        out="inert",
+    )
+    assert inert.returncode == 0, inert.stderr
+    assert comparable(metrics(tmp_path / "base")) == comparable(metrics(tmp_path / "inert"))
+    result = metrics(tmp_path / "inert")
+    assert result["relocation_strength"] == 0 and not result["relocation"]["active"]
+    (round_,) = result["relocation"]["rounds"]
+    assert round_["phase"] == {} and "delta_loss" in round_["removal"]
+    assert not list((tmp_path / "inert").glob("relocated*.pt"))
+    assert len(load_state(tmp_path / "inert" / "final.pt")["losses"]) == 2
+
+
+def test_every_option_runs_and_takes_its_epochs_from_fine_tuning(skr_run, tmp_path: Path) -> None:
+    result = skr_run(*SMOKE, *EVERY_OPTION)
+    assert result.returncode == 0, result.stderr
+    run_dir = tmp_path / "run"
+    first = metrics(run_dir)
+    assert first["relocation_strength"] == 0.5
+    (round_,) = first["relocation"]["rounds"]
+    phase, removal = round_["phase"], round_["removal"]
+    assert len(phase["task_loss"]) == len(phase["penalty"]) == len(phase["distill"]) == 1
+    assert 0 <= phase["energy_share_end"] <= 1 and phase["lambda_end"] > 0
+    assert first["delta_loss_remove"] == pytest.approx(removal["delta_loss"])
+    assert removal["loss_after"] - removal["loss_before"] == pytest.approx(removal["delta_loss"])
+    assert 0 <= removal["fit_residual_mean"] <= 1
+    assert len(load_state(run_dir / "relocated1.pt")["relocation"]) > 0  # the step log
+    assert len(load_state(run_dir / "final.pt")["losses"]) == 2 - 1  # fair budget
+    # a rerun into the same folder resumes after the relocation phase: same metrics
+    again = skr_run(*SMOKE, *EVERY_OPTION)
+    assert again.returncode == 0, again.stderr
+    assert comparable(metrics(run_dir)) == comparable(first)
+    assert metrics(run_dir)["relocation"] == first["relocation"]
+
+
+def test_a_phase_longer_than_fine_tuning_stops_with_one_line(skr_run) -> None:
+    result = skr_run(*SMOKE, "relocation.strength=1", "relocation.epochs=3")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "skr-run: error: relocation.epochs=3 is not allowed: an integer >= 0, at most "
+        "finetune.epochs=1 (taken from it)"
+    )
