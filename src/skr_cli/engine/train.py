@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Iterable
 
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import CosineAnnealingLR
 from tqdm import tqdm
@@ -14,6 +14,9 @@ from tqdm import tqdm
 from skr_cli.data.clips import Batch
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
+StepCallback = Callable[[int, Optimizer], None]
+# (model, clips (B, C, T, H, W), labels (B,), logits (B, K), step) -> the loss to minimise
+Objective = Callable[[nn.Module, Tensor, Tensor, Tensor, int], Tensor]
 
 
 class NonFiniteLoss(RuntimeError):
@@ -29,6 +32,8 @@ def train(
     phase: str,
     on_skipped: Callable[[list[str]], None],
     progress: bool,
+    after_step: StepCallback | None = None,
+    objective: Objective | None = None,
 ) -> list[float]:
     """Trains ``model`` with cross-entropy for ``epochs`` epochs on a cosine learning-rate schedule.
 
@@ -43,6 +48,11 @@ def train(
         phase: name shown on the progress bar and in errors.
         on_skipped: receives the paths of videos that could not be decoded.
         progress: show a progress bar per epoch.
+        after_step: called as ``after_step(step, optimizer)`` right after each optimiser step and
+            before the scheduler's, so the optimiser's learning rate is the one that step used
+            (e.g. a proximal step).
+        objective: the loss of a step from ``(model, clips, labels, logits, step)`` instead of
+            the cross-entropy (the relocation phase: task loss + penalty, logging its parts).
 
     Returns:
         The mean training loss of each epoch.
@@ -61,12 +71,18 @@ def train(
             step += 1
             if len(labels) == 0:
                 continue
-            loss = F.cross_entropy(model(clips), labels)
+            logits = model(clips)  # (B, K)
+            if objective is None:
+                loss = F.cross_entropy(logits, labels)
+            else:
+                loss = objective(model, clips, labels, logits, step)
             if not math.isfinite(loss.item()):
                 raise NonFiniteLoss(f"{phase}: loss is {loss.item()} at step {step}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            if after_step is not None:
+                after_step(step, optimizer)
             scheduler.step()
             total, count = total + loss.item() * len(labels), count + len(labels)
             bar.set_postfix(loss=f"{total / count:.3f}")
