@@ -1,0 +1,21 @@
+"""The phase narrative of one run, and the only code besides ``cli.py`` that reads the config.
+
+    pretrain → (score → select → relocate → remove) × prune.steps → fine-tune → evaluate
+    → (truncate) → metrics.json
+
+Every phase hands typed values to the packages (data, models, heuristics, pruning, relocation,
+lowrank, engine). Each writes its output into the run directory before the next starts, and a
+rerun into the same directory picks up the phases that already finished.
+
+- ``context``: the run context, seeding, loaders, and training/evaluation steps that resume;
+- ``prune``: scoring, selection, rounds of removal, agreement between heuristics;
+- ``relocation``: Soft Knowledge Relocation and the (compensating) removal;
+- ``lowrank``: the proximal step during training and truncation afterwards;
+- ``run``: pretraining, fine-tuning and the run from start to metrics.json.
+"""
+
+from skr_cli.pipeline.context import RunContext, UserError
+from skr_cli.pipeline.lowrank import LOWRANK_PHASES, truncation_enabled
+from skr_cli.pipeline.run import build_model, run
+
+__all__ = ["LOWRANK_PHASES", "RunContext", "UserError", "build_model", "run", "truncation_enabled"]

@@ -1,0 +1,210 @@
+"""What every phase shares: the run context, seeding, data loaders, the training and
+evaluation steps that write their outputs into the run directory (and load them on a rerun)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+from torch.utils.data import DataLoader
+
+from skr_cli.data.clips import SeededSampler, VideoClips, collate_clips
+from skr_cli.engine.batchnorm import recalibrate_batchnorm
+from skr_cli.engine.checkpoint import load_state, save_state, write_json
+from skr_cli.engine.evaluate import evaluate
+from skr_cli.engine.train import Objective, StepCallback, train
+from skr_cli.heuristics.base import CalibBatch
+from skr_cli.pruning.count import count_macs, count_params
+
+
+class UserError(Exception):
+    """A mistake in what the user asked for: reported as one line, never as a traceback."""
+
+
+@dataclass
+class RunContext:
+    """What every phase needs: the config, the output folder and the data."""
+
+    cfg: DictConfig
+    out_dir: Path
+    train_set: VideoClips
+    test_set: VideoClips
+    example: torch.Tensor  # (1, C, T, H, W): traces the graph, counts MACs, times latency
+    skipped: set[str] = field(default_factory=set)
+    timings: dict[str, float] = field(default_factory=dict)
+    tracker: Any = None  # the wandb run, set once it is started: ``ctx.tracker.log({...})``
+
+    def note_skipped(self, paths: list[str]) -> None:
+        """Counts videos that failed to decode; stops the run once more than
+        ``dataset.max_skip_fraction`` of a split has failed, naming a few of them."""
+        if not paths:
+            return
+        self.skipped.update(paths)
+        limit = self.cfg.dataset.max_skip_fraction
+        for split, dataset in (("train", self.train_set), ("test", self.test_set)):
+            failed = sorted(self.skipped.intersection(dataset.paths))
+            if len(failed) > limit * len(dataset):
+                names = ", ".join(Path(path).name for path in failed[:3])
+                raise UserError(
+                    f"dataset: {len(failed)} of {len(dataset)} {split} videos cannot be decoded, "
+                    f"more than dataset.max_skip_fraction={limit}: {names}"
+                    + (", ..." if len(failed) > 3 else "")
+                )
+
+
+def seed_phase(seed: int, phase: str) -> int:
+    """Seeds every RNG from (seed, phase), so a phase's result does not depend on earlier phases'
+    random draws — a resumed run gives the same numbers as an uninterrupted one."""
+    derived = int(hashlib.sha256(f"{seed}:{phase}".encode()).hexdigest()[:8], 16)
+    random.seed(derived)
+    np.random.seed(derived)
+    torch.manual_seed(derived)
+    return derived
+
+
+def train_loader(ctx: RunContext, batch_size: int, seed: int) -> DataLoader:
+    """Shuffled training clips; the order, each clip's start and its augmentation all come from
+    ``seed`` in the main process, so the batches are the same whatever ``num_workers`` is."""
+    workers = ctx.cfg.dataset.num_workers
+    return DataLoader(
+        ctx.train_set,
+        batch_size=batch_size,
+        sampler=SeededSampler(len(ctx.train_set), torch.Generator().manual_seed(seed)),
+        drop_last=len(ctx.train_set) > batch_size,
+        collate_fn=collate_clips,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+    )
+
+
+def test_loader(ctx: RunContext) -> DataLoader:
+    return DataLoader(
+        ctx.test_set,
+        batch_size=ctx.cfg.eval.batch_size,
+        collate_fn=collate_clips,
+        num_workers=ctx.cfg.dataset.num_workers,
+    )
+
+
+def phase_output(ctx: RunContext, name: str) -> Path:
+    return ctx.out_dir / name
+
+
+def trained(
+    ctx: RunContext,
+    model: nn.Module,
+    *,
+    phase: str,
+    settings: DictConfig,
+    seed: int,
+    output: str,
+    after_step: StepCallback | None = None,
+    extra: dict[str, Any] | None = None,
+    objective: Objective | None = None,
+) -> nn.Module:
+    """Trains ``model`` with a phase's settings (``train`` or ``finetune``) and saves its weights
+    as ``output``; loads them instead when an earlier attempt already finished the phase.
+    ``after_step`` runs after every optimiser step (the low-rank proximal step); ``extra`` is
+    saved beside the weights (after training: a list in it filled while training is saved
+    filled); ``objective`` replaces the cross-entropy (the relocation phase)."""
+    path = phase_output(ctx, output)
+    if path.exists():
+        model.load_state_dict(load_state(path)["model"])
+        return model
+    losses = train(
+        model,
+        train_loader(ctx, settings.batch_size, seed),
+        epochs=settings.epochs,
+        make_optimizer=instantiate(settings.optimizer),
+        phase=phase,
+        on_skipped=ctx.note_skipped,
+        progress=ctx.cfg.progress,
+        after_step=after_step,
+        objective=objective,
+    )
+    save_state(path, {"model": model.state_dict(), "losses": losses} | (extra or {}))
+    return model
+
+
+def calibration_batches(ctx: RunContext, phase: str) -> list[CalibBatch]:
+    """``prune.calib_batches`` training batches (clips, labels), drawn from the phase's seed."""
+    loader = train_loader(ctx, ctx.cfg.train.batch_size, seed_phase(ctx.cfg.seed, phase))
+    batches: list[CalibBatch] = []
+    for clips, labels, failed in loader:
+        ctx.note_skipped(failed)
+        if len(labels):
+            batches.append((clips, labels))
+        if len(batches) == ctx.cfg.prune.calib_batches:
+            break
+    return batches
+
+
+def measure(ctx: RunContext, model: nn.Module, stage: str) -> dict[str, Any]:
+    """Test-split accuracy and loss, parameters and MACs of one model."""
+    path = phase_output(ctx, f"eval_{stage}.json")
+    if path.exists():
+        return json.loads(path.read_text())
+    result = evaluate(model, test_loader(ctx), on_skipped=ctx.note_skipped)
+    result |= {"params": count_params(model), "macs": count_macs(model, ctx.example)}
+    write_json(path, result)
+    return result
+
+
+def measure_recalibrated(ctx: RunContext, model: nn.Module) -> dict[str, Any]:
+    """Test accuracy of a copy of ``model`` whose batch-norm statistics were re-estimated on
+    calibration batches, with no gradient step (the ``*_bn_recal`` entries of ``pruned``)."""
+    path = phase_output(ctx, "eval_pruned_bn_recal.json")
+    if path.exists():
+        return json.loads(path.read_text())
+    recalibrated = copy.deepcopy(model)
+    recalibrate_batchnorm(recalibrated, calibration_batches(ctx, "bn_recal"))
+    result = evaluate(recalibrated, test_loader(ctx), on_skipped=ctx.note_skipped)
+    keys = ("top1", "top5", "video_top1", "video_top5", "loss")
+    result = {f"{key}_bn_recal": result[key] for key in keys}
+    write_json(path, result)
+    return result
+
+
+def timed(ctx: RunContext, phase: str, fn: Any, *args: Any) -> Any:
+    start = time.perf_counter()
+    result = fn(*args)
+    ctx.timings[phase] = round(time.perf_counter() - start, 3)
+    return result
+
+
+def build_context(cfg: DictConfig, out_dir: Path) -> RunContext:
+    """Prepares the data (generating the built-in set on first use) and an example clip."""
+    source = instantiate(cfg.dataset)
+    try:  # a missing root or split file, or a malformed one, stops here in one line
+        source.prepare()
+        train_set, test_set = source.clips("train", train=True), source.clips("test", train=False)
+    except (FileNotFoundError, ValueError) as err:
+        raise UserError(f"dataset: {err}") from err
+    for split, dataset in (("train", train_set), ("test", test_set)):
+        if len(dataset) == 0:
+            raise UserError(f"dataset: the {split} split lists no video (see dataset.splits)")
+    example = torch.zeros(1, 3, cfg.dataset.frames, cfg.dataset.size, cfg.dataset.size)
+    return RunContext(cfg, out_dir, train_set, test_set, example)
+
+
+def check_run_dir(cfg: DictConfig, out_dir: Path) -> None:
+    """Refuses to resume into a folder that holds the outputs of a different config."""
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    resolved.pop("logger", None)
+    resolved.pop("progress", None)
+    key = hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
+    path = out_dir / "run_key.json"
+    if path.exists() and json.loads(path.read_text())["key"] != key:
+        raise UserError(f"{out_dir} holds a run of another config; choose a new hydra.run.dir")
+    write_json(path, {"key": key})

@@ -1,0 +1,175 @@
+"""Soft Knowledge Relocation in a run: the phase that moves knowledge out of the planned
+channels before each removal, and the (compensating) removal itself."""
+
+from __future__ import annotations
+
+import json
+from contextlib import nullcontext
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from skr_cli.engine.batchnorm import recalibrate_batchnorm
+from skr_cli.engine.checkpoint import load_state
+from skr_cli.heuristics.base import CalibBatch
+from skr_cli.pipeline.context import (
+    RunContext,
+    UserError,
+    calibration_batches,
+    phase_output,
+    seed_phase,
+    train_loader,
+    trained,
+)
+from skr_cli.pipeline.lowrank import lowrank_step
+from skr_cli.pruning.layers import prunable_layers
+from skr_cli.pruning.plan import Plan
+from skr_cli.pruning.remove import remove_channels
+from skr_cli.relocation import (
+    Consumer,
+    Distillation,
+    Penalty,
+    Ramp,
+    Relocation,
+    calibration_loss,
+    compensate,
+    energy_share,
+    find_consumers,
+)
+
+
+def relocation_active(cfg: DictConfig) -> bool:
+    """Whether a relocation phase trains before each removal (a penalty or distillation)."""
+    settings = cfg.relocation
+    return settings.epochs > 0 and (settings.strength > 0 or settings.distill.weight > 0)
+
+
+def planned_consumers(ctx: RunContext, model: nn.Module, plan: Plan) -> dict[str, list[Consumer]]:
+    """The layers reading each planned layer's channels; an unsupported one is one line."""
+    try:
+        return find_consumers(model, prunable_layers(model), plan, ctx.example)
+    except ValueError as err:
+        raise UserError(f"relocation: {err}") from err
+
+
+def relocation_objective(
+    ctx: RunContext, model: nn.Module, dense: nn.Module, plan: Plan, step: int
+) -> Relocation:
+    """Round ``step``'s objective: task loss + λ(t)·R(plan) (+ distillation to ``dense``)."""
+    settings = ctx.cfg.relocation
+    layers = prunable_layers(model)
+    wanted = settings.target in ("weights", "all")
+    consumers = planned_consumers(ctx, model, plan) if wanted else {}
+    steps = settings.epochs * len(train_loader(ctx, ctx.cfg.finetune.batch_size, 0))
+    ramp = Ramp(settings.schedule, settings.strength, settings.exp_rate, steps)
+    distillation = None
+    if settings.distill.weight > 0:
+        teacher = dense.eval()  # never trained again: pruning works on a copy
+        distillation = Distillation(teacher, settings.distill.weight, settings.distill.temperature)
+
+    def log(parts: dict[str, float]) -> None:
+        if ctx.tracker is not None:
+            ctx.tracker.log({f"relocation/{key}": value for key, value in parts.items()})
+
+    try:
+        penalty = Penalty(layers, plan, consumers, settings.target)
+        return Relocation(
+            penalty, ramp, settings.balance, settings.decoupled, distillation, on_log=log
+        )
+    except ValueError as err:
+        raise UserError(str(err)) from err
+
+
+def relocate(
+    ctx: RunContext, model: nn.Module, dense: nn.Module, plan: Plan, step: int
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Round ``step``'s relocation phase (relocated{step}.pt, resumed like every phase); the
+    model unchanged and an empty record when relocation is off.
+
+    Returns the model and the phase's record: per epoch the mean task loss, penalty (and
+    distillation term), λ at the end, and the planned channels' share ‖γ_S‖/‖γ‖ before and after.
+    """
+    if not relocation_active(ctx.cfg):
+        return model, {}
+    settings = ctx.cfg.relocation
+    output = f"relocated{step}.pt"
+    start = energy_share(prunable_layers(model), plan)
+    objective = None
+    if not phase_output(ctx, output).exists():
+        objective = relocation_objective(ctx, model, dense, plan, step)
+    history = objective.history if objective is not None else []
+    brief = OmegaConf.merge(ctx.cfg.finetune, {"epochs": settings.epochs})
+    seed = seed_phase(ctx.cfg.seed, f"relocation{step}")
+    callbacks = [objective.after_step] if objective is not None else []
+    callbacks += [cb for cb in (lowrank_step(ctx, model, "relocation"),) if cb is not None]
+
+    def after_step(index: int, optimizer: torch.optim.Optimizer) -> None:
+        for callback in callbacks:  # the decoupled penalty, then the low-rank proximal step
+            callback(index, optimizer)
+
+    with objective.penalty.hooks() if objective is not None else nullcontext():
+        model = trained(
+            ctx,
+            model,
+            phase=f"relocation {step}",
+            settings=brief,
+            seed=seed,
+            output=output,
+            after_step=after_step,
+            extra={"relocation": history},  # filled while training, saved after it
+            objective=objective,
+        )
+    if objective is None:  # resumed: the phase's log was saved with its weights
+        history = load_state(phase_output(ctx, output))["relocation"]
+    # the running statistics (momentum 0.01 in I3D) lag behind weights that moved within one
+    # short phase: re-estimate them, with no gradient step, before the loss at removal is measured
+    recalibrate_batchnorm(model, calibration_batches(ctx, f"relocation{step}_bn"))
+    end = energy_share(prunable_layers(model), plan)
+    return model, phase_record(history, settings.epochs) | {
+        "energy_share_start": start["total"],
+        "energy_share_end": end["total"],
+        "energy_share_end_mean": end["mean"],
+    }
+
+
+def phase_record(history: list[dict[str, float]], epochs: int) -> dict[str, Any]:
+    """Per-epoch means of the task loss, penalty and distillation term of a relocation phase's
+    step log, and λ at its end."""
+    per_epoch = max(len(history) // max(epochs, 1), 1)
+    chunks = [history[i : i + per_epoch] for i in range(0, len(history), per_epoch)]
+    means = {
+        key: [sum(entry[key] for entry in chunk) / len(chunk) for chunk in chunks]
+        for key in ("task", "penalty", "distill")
+        if history and key in history[0]
+    }
+    return {
+        "task_loss": means.get("task", []),
+        "penalty": means.get("penalty", []),
+        "distill": means.get("distill", []),
+        "lambda_end": history[-1]["lambda"] if history else 0.0,
+    }
+
+
+def remove(ctx: RunContext, model: nn.Module, plan: Plan, fixed: list[CalibBatch]) -> dict:
+    """Removes ``plan``'s channels — first folding them into their consumers when
+    ``relocation.compensate`` — and measures the loss on the ``fixed`` calibration batches right
+    before and right after (their difference is the loss jump at removal)."""
+    before = calibration_loss(model, fixed)
+    record: dict[str, Any] = {}
+    if ctx.cfg.relocation.compensate:
+        consumers = planned_consumers(ctx, model, plan)
+        batches = calibration_batches(ctx, "compensate")  # fitted apart from the measurement
+        residuals = compensate(model, consumers, batches, ctx.cfg.relocation.ridge)
+        record["fit_residual_mean"] = sum(residuals.values()) / max(len(residuals), 1)
+    remove_channels(model, plan, ctx.example)
+    after = calibration_loss(model, fixed)
+    return record | {"loss_before": before, "loss_after": after, "delta_loss": after - before}
+
+
+def relocation_metrics(ctx: RunContext) -> dict[str, Any]:
+    """The ``relocation`` block of metrics.json: the settings and every round's record."""
+    settings = OmegaConf.to_container(ctx.cfg.relocation, resolve=True)
+    rounds = json.loads(phase_output(ctx, "relocation.json").read_text())["rounds"]
+    return {"active": relocation_active(ctx.cfg), **settings, "rounds": rounds}

@@ -1,0 +1,184 @@
+"""The phase narrative of one run: pretrain → (score → select → relocate → remove) ×
+``prune.steps`` → fine-tune → evaluate → (truncate), then metrics.json."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from skr_cli.engine.evaluate import latency_ms
+from skr_cli.models import WeightsError
+from skr_cli.pipeline.context import (
+    RunContext,
+    UserError,
+    build_context,
+    check_run_dir,
+    measure,
+    measure_recalibrated,
+    seed_phase,
+    timed,
+    trained,
+)
+from skr_cli.pipeline.lowrank import lowrank_step, truncate, truncation_enabled
+from skr_cli.pipeline.prune import build_heuristic, compare_heuristics, prune
+from skr_cli.pipeline.relocation import relocation_active, relocation_metrics
+from skr_cli.pruning.count import MAC_CONVENTION
+from skr_cli.pruning.layers import prunable_layers
+from skr_cli.pruning.plan import Plan
+from skr_cli.tracking.metrics import write_metrics
+from skr_cli.tracking.wandb_run import wandb_run
+
+
+def build_model(model_cfg: DictConfig) -> nn.Module:
+    """The network of ``cfg.model``, with ``model.weights`` loaded; a checkpoint that does not
+    fit becomes one line naming the keys."""
+    try:
+        return instantiate(model_cfg)
+    except InstantiationException as err:
+        if isinstance(err.__cause__, (WeightsError, FileNotFoundError)):
+            raise UserError(f"model.weights: {err.__cause__}") from err
+        raise
+
+
+def pretrain(ctx: RunContext) -> nn.Module:
+    """Builds the model and trains it on the task (or loads it from an earlier attempt)."""
+    seed = seed_phase(ctx.cfg.seed, "pretrain")
+    model = build_model(ctx.cfg.model)  # built after seeding: the init depends on the seed alone
+    step = lowrank_step(ctx, model, "pretrain")
+    return trained(
+        ctx,
+        model,
+        phase="pretrain",
+        settings=ctx.cfg.train,
+        seed=seed,
+        output="dense.pt",
+        after_step=step,
+    )
+
+
+def finetune(ctx: RunContext, model: nn.Module, plans: list[Plan]) -> nn.Module:
+    """Trains the pruned model with a fresh optimiser (removal replaced its parameters).
+
+    Its weights go to final.pt with the removal plans and the clip shape, so that
+    ``skr_cli.pruning.history.load_pruned`` rebuilds it from the dense architecture.
+    When relocation phases ran, their epochs come out of ``finetune.epochs`` (a fair budget).
+    """
+    seed = seed_phase(ctx.cfg.seed, "finetune")
+    step = lowrank_step(ctx, model, "finetune")
+    settings = ctx.cfg.finetune
+    if relocation_active(ctx.cfg):
+        spent = ctx.cfg.relocation.epochs * ctx.cfg.prune.steps
+        settings = OmegaConf.merge(settings, {"epochs": settings.epochs - spent})
+    return trained(
+        ctx,
+        model,
+        phase="finetune",
+        settings=settings,
+        seed=seed,
+        output="final.pt",
+        after_step=step,
+        extra={"plans": plans, "clip": list(ctx.example.shape[1:])},  # see pruned_checkpoint
+    )
+
+
+def run(cfg: DictConfig, out_dir: Path, names: dict[str, str]) -> dict[str, Any]:
+    """Runs every phase and writes metrics.json (last, atomically); returns the metrics.
+
+    Args:
+        cfg: the composed config.
+        out_dir: the run's output folder.
+        names: the chosen option of each config group (``dataset``, ``model``, ``heuristic``).
+    """
+    torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
+    check_run_dir(cfg, out_dir)
+    ctx = build_context(cfg, out_dir)
+    heuristic = build_heuristic(cfg.heuristic)
+    with wandb_run(
+        mode=cfg.logger.mode,
+        project=cfg.logger.project,
+        group=cfg.logger.group,
+        name=f"{names['heuristic']}-r{cfg.prune.ratio}-s{cfg.seed}",
+        tags=[f"heuristic={names['heuristic']}", f"dataset={names['dataset']}"],
+        config=OmegaConf.to_container(cfg, resolve=True),
+        out_dir=out_dir,
+    ) as tracker:
+        ctx.tracker = tracker
+        dense = timed(ctx, "pretrain", pretrain, ctx)
+        dense_eval = timed(ctx, "evaluate_dense", measure, ctx, dense, "dense")
+        agreed = None  # several heuristics scored on the same dense model
+        if cfg.agreement.heuristics:
+            agreed = timed(ctx, "agreement", compare_heuristics, ctx, dense)
+            if cfg.agreement.only:
+                return {"agreement": agreed, "dense": dense_eval, "out_dir": str(out_dir)}
+        pruned, plans = timed(ctx, "prune", prune, ctx, dense, heuristic)
+        relocated = relocation_metrics(ctx)  # relocation phases and loss jumps, per round
+        pruned_eval = timed(ctx, "evaluate_pruned", measure, ctx, pruned, "pruned")
+        pruned_eval |= timed(ctx, "bn_recal", measure_recalibrated, ctx, pruned)
+        final = timed(ctx, "finetune", finetune, ctx, pruned, plans)
+        final_eval = timed(ctx, "evaluate_final", measure, ctx, final, "final")
+        latency = latency_ms({"dense": dense, "final": final}, ctx.example, cfg.eval.latency_runs)
+        lowrank = None  # compression-aware training: the factorised fine-tuned model
+        if truncation_enabled(cfg):
+            lowrank = timed(ctx, "truncate", truncate, ctx, final, final_eval)
+
+        metrics = {
+            "heuristic": names["heuristic"],
+            "prune_ratio": cfg.prune.ratio,
+            "relocation_strength": cfg.relocation.strength,
+            "lowrank_weight": cfg.lowrank.weight,
+            "seed": cfg.seed,
+            "dataset": names["dataset"],
+            "model": names["model"],
+            "mac_convention": {
+                "clip": [cfg.dataset.frames, cfg.dataset.size, cfg.dataset.size],
+                "unit": "MACs",
+                "description": MAC_CONVENTION,
+            },
+            "dense": dense_eval | {"latency_ms": latency["dense"]},
+            "pruned": pruned_eval,
+            "final": final_eval | {"latency_ms": latency["final"]},
+            # the loss jump on fixed calibration batches right before → right after removal
+            # (summed over rounds); delta_loss_test: pruned minus dense loss on the test split
+            "delta_loss_remove": sum(r["removal"]["delta_loss"] for r in relocated["rounds"]),
+            "delta_loss_test": pruned_eval["loss"] - dense_eval["loss"],
+            "relocation": relocated,
+            "speedup": latency["dense"] / latency["final"],
+            "channels": {
+                "before": sum(layer.channels for layer in prunable_layers(dense).values()),
+                "after": sum(layer.channels for layer in prunable_layers(final).values()),
+            },
+            "prune": {
+                "scope": cfg.prune.scope,
+                "steps": cfg.prune.steps,
+                "target_macs": cfg.prune.target_macs,
+                "min_channels": cfg.prune.min_channels,
+                "macs_share": final_eval["macs"] / dense_eval["macs"],
+            },
+            "data": {
+                "skipped": len(ctx.skipped),  # videos that could not be decoded, skipped
+                "skipped_files": sorted(Path(path).name for path in ctx.skipped)[:10],
+            },
+            "timings_s": ctx.timings,
+        }
+        if agreed is not None:  # means over layers; agreement.json has them per layer
+            metrics["agreement"] = {
+                "heuristics": agreed["heuristics"],
+                "kendall_tau": agreed["kendall_tau"]["mean"],
+                "jaccard": agreed["jaccard"]["mean"],
+            }
+        if lowrank is not None:
+            metrics["lowrank"] = lowrank  # per-layer ranks; before/after truncation
+        stages = ("dense", "pruned", "final")
+        tracker.log({f"{stage}/{k}": v for stage in stages for k, v in metrics[stage].items()})
+        tracker.summary.update(
+            {"delta_loss_remove": metrics["delta_loss_remove"], "speedup": metrics["speedup"]}
+        )
+        write_metrics(out_dir / "metrics.json", metrics)
+    return metrics
