@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from skr_cli.data.video import VideoDecodeError, read_frames
@@ -47,3 +49,24 @@ def check_samples(name: str, samples: list[tuple[Path, int]], decode: int) -> in
     for problem in [str(p) for p in missing[:5]] + broken[:5]:
         print(f"  {problem}")
     return len(missing) + len(broken)
+
+
+def unpack_and_check(
+    doc: str, unpack_all: Callable[[Path, Path], None], check: Callable[[Path, int], int]
+) -> None:
+    """The command line of an archive-based preparation script: unpack the archives found in
+    ``--archives`` into ``--out`` (unless ``--check-only``), then check the layout; exits 1 if
+    the check found problems."""
+    parser = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--archives", type=Path, help="folder holding the downloaded archives")
+    parser.add_argument("--out", type=Path, required=True, help="where the layout goes")
+    parser.add_argument("--check-only", action="store_true", help="check, do not unpack")
+    parser.add_argument("--decode", type=int, default=50, help="videos per split to decode")
+    args = parser.parse_args()
+    if not args.check_only:
+        if args.archives is None:
+            parser.error("--archives is required unless --check-only")
+        unpack_all(args.archives, args.out)
+    sys.exit(1 if check(args.out, args.decode) else 0)

@@ -18,12 +18,11 @@ dataset.splits=DATA/hmdb51/testTrainMulti_7030_splits dataset.fold=1``. RAR arch
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
 
-from prepare_common import check_samples, unpack
+from prepare_common import check_samples, unpack, unpack_and_check
 from skr_cli.data.hmdb51 import hmdb51_samples, split_files
 
 
@@ -52,19 +51,7 @@ def check(out: Path, decode: int) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--archives", type=Path, help="folder holding the downloaded archives")
-    parser.add_argument("--out", type=Path, required=True, help="where the layout goes")
-    parser.add_argument("--check-only", action="store_true", help="check, do not unpack")
-    parser.add_argument("--decode", type=int, default=50, help="videos per split to decode")
-    args = parser.parse_args()
-    if not args.check_only:
-        if args.archives is None:
-            parser.error("--archives is required unless --check-only")
-        unpack_all(args.archives, args.out)
-    sys.exit(1 if check(args.out, args.decode) else 0)
+    unpack_and_check(__doc__, unpack_all, check)
 
 
 if __name__ == "__main__":

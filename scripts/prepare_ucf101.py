@@ -17,11 +17,10 @@ dataset.splits=DATA/ucf101/ucfTrainTestlist dataset.fold=1``.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from prepare_common import check_samples, unpack
+from prepare_common import check_samples, unpack, unpack_and_check
 from skr_cli.data.ucf101 import read_class_index, split_file, ucf101_samples
 
 ARCHIVES = ("UCF101.rar", "UCF101TrainTestSplits-RecognitionTask.zip")
@@ -46,21 +45,13 @@ def check(out: Path, decode: int) -> int:
     return problems
 
 
+def unpack_all(archives: Path, out: Path) -> None:
+    for name in ARCHIVES:
+        unpack(archives / name, out)
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--archives", type=Path, help="folder holding the downloaded archives")
-    parser.add_argument("--out", type=Path, required=True, help="where the layout goes")
-    parser.add_argument("--check-only", action="store_true", help="check, do not unpack")
-    parser.add_argument("--decode", type=int, default=50, help="videos per split to decode")
-    args = parser.parse_args()
-    if not args.check_only:
-        if args.archives is None:
-            parser.error("--archives is required unless --check-only")
-        for name in ARCHIVES:
-            unpack(args.archives / name, args.out)
-    sys.exit(1 if check(args.out, args.decode) else 0)
+    unpack_and_check(__doc__, unpack_all, check)
 
 
 if __name__ == "__main__":
