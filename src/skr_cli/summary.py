@@ -35,7 +35,10 @@ def format_summary(metrics: dict[str, Any], out_dir: str) -> str:
         f"seed={metrics['seed']}  dataset={metrics['dataset']}  model={metrics['model']}",
         f"{'':14}{'top-1 %':>9}{'video top-1 %':>15}{'params':>12}{'MACs/clip':>12}{'latency':>11}",
     ]
-    for label, block in (("dense", dense), ("after removal", pruned), ("fine-tuned", final)):
+    stages = [("dense", dense), ("after removal", pruned), ("fine-tuned", final)]
+    if "lowrank" in metrics:  # the fine-tuned network, factorised by truncated SVD
+        stages.append(("factorised", metrics["lowrank"]["after"]))
+    for label, block in stages:
         latency = f"{block['latency_ms']:.2f} ms" if "latency_ms" in block else ""
         rows.append(
             f"{label:14}{block['top1']:9.1f}{block['video_top1']:15.1f}"
