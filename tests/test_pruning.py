@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-
 import pytest
 import torch
 from torch import nn
@@ -37,22 +35,6 @@ def test_classifier_is_not_prunable(model: InceptionI3d) -> None:
     layers = prunable_layers(model)
     assert len(layers) == 3 + 9 * 6  # stem convs + six convs per Inception block
     assert all(layer.conv is not model.logits.conv3d for layer in layers.values())
-
-
-def test_removal_equals_silencing_the_planned_channels(model: InceptionI3d) -> None:
-    """Removing channels gives exactly the output of zeroing them (their BN scale and shift)."""
-    generator = torch.Generator().manual_seed(1)
-    layers = prunable_layers(model)
-    scores = {n: torch.rand(layer.channels, generator=generator) for n, layer in layers.items()}
-    plan = select_local(scores, 0.5)
-    silenced = copy.deepcopy(model)
-    with torch.no_grad():
-        for name, layer in prunable_layers(silenced).items():
-            layer.bn.weight[plan[name]] = 0
-            layer.bn.bias[plan[name]] = 0
-        expected = silenced(CLIP)
-        pruned = remove_channels(model, plan, CLIP)
-        torch.testing.assert_close(pruned(CLIP), expected, rtol=1e-4, atol=1e-5)
 
 
 def test_removal_shrinks_every_layer_and_the_consumers(model: InceptionI3d) -> None:
