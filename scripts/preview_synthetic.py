@@ -16,7 +16,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from PIL import Image
 
-from skr_cli.cli import config_dir
+from skr_cli.configs import config_dir
 from skr_cli.data.video import decode_video
 
 

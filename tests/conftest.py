@@ -13,7 +13,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from skr_cli.cli import config_dir
+from skr_cli.configs import config_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = Path(config_dir())

@@ -10,6 +10,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from skr_cli.configs import config_dir
 from skr_cli.data.video import DECODERS
 from skr_cli.engine.train import NonFiniteLoss
 from skr_cli.pipeline import LOWRANK_PHASES, UserError, run
@@ -17,15 +18,6 @@ from skr_cli.pruning.plan import SCOPES
 from skr_cli.relocation import BALANCES, SCHEDULES, TARGETS
 from skr_cli.summary import format_summary
 from skr_cli.tracking.wandb_run import MODES
-
-
-def config_dir() -> str:
-    """The config tree: shipped inside the package when installed, at the repo root otherwise."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "conf", here.parents[1] / "conf"):
-        if (candidate / "config.yaml").exists():
-            return str(candidate)
-    raise FileNotFoundError("skr's conf/ folder is missing from this installation")
 
 
 def _check(ok: bool, key: str, value: object, allowed: str) -> None:

@@ -8,6 +8,7 @@ import hashlib
 import json
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,17 @@ def phase_output(ctx: RunContext, name: str) -> Path:
     return ctx.out_dir / name
 
 
+def resumed(ctx: RunContext, name: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """The JSON output ``name`` of a phase: read back when an earlier attempt wrote it, else
+    computed and written (atomically) before it is returned."""
+    path = phase_output(ctx, name)
+    if path.exists():
+        return json.loads(path.read_text())
+    result = compute()
+    write_json(path, result)
+    return result
+
+
 def trained(
     ctx: RunContext,
     model: nn.Module,
@@ -151,29 +163,27 @@ def calibration_batches(ctx: RunContext, phase: str) -> list[CalibBatch]:
 
 
 def measure(ctx: RunContext, model: nn.Module, stage: str) -> dict[str, Any]:
-    """Test-split accuracy and loss, parameters and MACs of one model."""
-    path = phase_output(ctx, f"eval_{stage}.json")
-    if path.exists():
-        return json.loads(path.read_text())
-    result = evaluate(model, test_loader(ctx), on_skipped=ctx.note_skipped)
-    result |= {"params": count_params(model), "macs": count_macs(model, ctx.example)}
-    write_json(path, result)
-    return result
+    """Test-split accuracy and loss, parameters and MACs of one model (eval_<stage>.json)."""
+
+    def compute() -> dict[str, Any]:
+        result = evaluate(model, test_loader(ctx), on_skipped=ctx.note_skipped)
+        return result | {"params": count_params(model), "macs": count_macs(model, ctx.example)}
+
+    return resumed(ctx, f"eval_{stage}.json", compute)
 
 
 def measure_recalibrated(ctx: RunContext, model: nn.Module) -> dict[str, Any]:
     """Test accuracy of a copy of ``model`` whose batch-norm statistics were re-estimated on
     calibration batches, with no gradient step (the ``*_bn_recal`` entries of ``pruned``)."""
-    path = phase_output(ctx, "eval_pruned_bn_recal.json")
-    if path.exists():
-        return json.loads(path.read_text())
-    recalibrated = copy.deepcopy(model)
-    recalibrate_batchnorm(recalibrated, calibration_batches(ctx, "bn_recal"))
-    result = evaluate(recalibrated, test_loader(ctx), on_skipped=ctx.note_skipped)
-    keys = ("top1", "top5", "video_top1", "video_top5", "loss")
-    result = {f"{key}_bn_recal": result[key] for key in keys}
-    write_json(path, result)
-    return result
+
+    def compute() -> dict[str, Any]:
+        recalibrated = copy.deepcopy(model)
+        recalibrate_batchnorm(recalibrated, calibration_batches(ctx, "bn_recal"))
+        result = evaluate(recalibrated, test_loader(ctx), on_skipped=ctx.note_skipped)
+        keys = ("top1", "top5", "video_top1", "video_top5", "loss")
+        return {f"{key}_bn_recal": result[key] for key in keys}
+
+    return resumed(ctx, "eval_pruned_bn_recal.json", compute)
 
 
 def timed(ctx: RunContext, phase: str, fn: Any, *args: Any) -> Any:

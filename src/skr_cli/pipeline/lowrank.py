@@ -4,14 +4,12 @@ truncation of the fine-tuned network into factorised convolutions."""
 from __future__ import annotations
 
 import copy
-import json
 from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from skr_cli.engine.checkpoint import write_json
 from skr_cli.engine.evaluate import latency_ms
 from skr_cli.lowrank import (
     ProximalStep,
@@ -28,6 +26,7 @@ from skr_cli.pipeline.context import (
     UserError,
     measure,
     phase_output,
+    resumed,
     seed_phase,
     trained,
 )
@@ -78,24 +77,24 @@ def truncation_enabled(cfg: DictConfig) -> bool:
 
 def truncation(ctx: RunContext, model: nn.Module) -> dict[str, dict[str, Any]]:
     """Per-layer kept ranks from ``model``'s spectra (truncation.json), plotted in spectra.png."""
-    path = phase_output(ctx, "truncation.json")
-    if path.exists():
-        return json.loads(path.read_text())
-    settings = ctx.cfg.lowrank
-    convs = chosen_convs(ctx, model)
-    spectra = singular_values(convs)
-    plan = truncation_plan(
-        convs,
-        spectra,
-        output_positions(model, convs, ctx.example),
-        energy=settings.energy,
-        rank_fraction=settings.rank_fraction,
-    )
-    title = f"lowrank.weight={settings.weight}, energy={settings.energy}"
-    ranks = {name: layer["rank"] for name, layer in plan.items()}
-    plot_spectra(spectra, ranks, settings.energy, phase_output(ctx, "spectra.png"), title)
-    write_json(path, plan)
-    return plan
+
+    def compute() -> dict[str, dict[str, Any]]:
+        settings = ctx.cfg.lowrank
+        convs = chosen_convs(ctx, model)
+        spectra = singular_values(convs)
+        plan = truncation_plan(
+            convs,
+            spectra,
+            output_positions(model, convs, ctx.example),
+            energy=settings.energy,
+            rank_fraction=settings.rank_fraction,
+        )
+        title = f"lowrank.weight={settings.weight}, energy={settings.energy}"
+        ranks = {name: layer["rank"] for name, layer in plan.items()}
+        plot_spectra(spectra, ranks, settings.energy, phase_output(ctx, "spectra.png"), title)
+        return plan
+
+    return resumed(ctx, "truncation.json", compute)
 
 
 def truncate(ctx: RunContext, model: nn.Module, before: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import nn
 
+from skr_cli.configs import config_dir
 from skr_cli.engine.checkpoint import write_json
 from skr_cli.heuristics import Heuristic
 from skr_cli.heuristics.agreement import agreement
@@ -21,13 +22,11 @@ from skr_cli.pipeline.context import (
     UserError,
     calibration_batches,
     phase_output,
+    resumed,
     seed_phase,
     trained,
 )
-from skr_cli.pipeline.relocation import (
-    relocate,
-    remove,
-)
+from skr_cli.pipeline.relocation import relocate, remove
 from skr_cli.pruning import plan as planning
 from skr_cli.pruning.count import count_macs
 from skr_cli.pruning.history import macs_after
@@ -82,8 +81,6 @@ def plan_record(scores: dict[str, torch.Tensor], plan: Plan) -> dict[str, Any]:
 def named_heuristic(cfg: DictConfig, name: str) -> Heuristic:
     """The heuristic of ``conf/heuristic/<name>.yaml``, its interpolations resolved against the
     run's config (e.g. ``random``'s seed)."""
-    from skr_cli.cli import config_dir  # the CLI owns the config folder; imported when needed
-
     composed = copy.deepcopy(cfg)
     with open_dict(composed):
         composed.heuristic = OmegaConf.load(Path(config_dir()) / "heuristic" / f"{name}.yaml")
@@ -100,38 +97,42 @@ def build_heuristic(settings: DictConfig) -> Heuristic:
         raise
 
 
-def compare_heuristics(ctx: RunContext, dense: nn.Module) -> dict[str, Any]:
-    """Scores the dense model with every heuristic of ``agreement.heuristics`` (on the same
-    calibration batches), plans each at the run's budget in one round, and writes
+def compare_heuristics(ctx: RunContext, dense: nn.Module, dense_macs: int) -> dict[str, Any]:
+    """Scores the dense model (of ``dense_macs`` MACs) with every heuristic of
+    ``agreement.heuristics`` (on the same calibration batches), plans each at the run's budget
+    in one round, and writes
     agreement.json: every heuristic's scores, and Kendall τ-b and Jaccard matrices per layer
     and averaged over layers."""
-    path = phase_output(ctx, "agreement.json")
-    if path.exists():
-        return json.loads(path.read_text())
-    dense_macs = count_macs(dense, ctx.example)
-    scores, plans = {}, {}
-    for name in ctx.cfg.agreement.heuristics:
-        scores[name] = score(ctx, dense, named_heuristic(ctx.cfg, name), step=1)
-        plans[name] = choose_plan(ctx, dense, scores[name], 1, dense_macs, steps=1)
-    result = agreement(scores, plans) | {
-        "scores": {name: {k: v.tolist() for k, v in s.items()} for name, s in scores.items()},
-        "plans": plans,
-    }
-    write_json(path, result)
-    return result
+
+    def compute() -> dict[str, Any]:
+        scores, plans = {}, {}
+        for name in ctx.cfg.agreement.heuristics:
+            scores[name] = score(ctx, dense, named_heuristic(ctx.cfg, name), step=1)
+            plans[name] = choose_plan(ctx, dense, scores[name], 1, dense_macs, steps=1)
+        return agreement(scores, plans) | {
+            "scores": {name: {k: v.tolist() for k, v in s.items()} for name, s in scores.items()},
+            "plans": plans,
+        }
+
+    return resumed(ctx, "agreement.json", compute)
 
 
-def prune(ctx: RunContext, dense: nn.Module, heuristic: Heuristic) -> tuple[nn.Module, list[Plan]]:
-    """``prune.steps`` rounds of score → select → remove, with a short fine-tune
-    (``prune.step_epochs``) between rounds; returns the pruned copy of ``dense`` and the plans.
+def prune(
+    ctx: RunContext, dense: nn.Module, heuristic: Heuristic, dense_macs: int
+) -> tuple[nn.Module, list[Plan], list[dict[str, Any]]]:
+    """``prune.steps`` rounds of score → select → (relocate →) remove, with a short fine-tune
+    (``prune.step_epochs``) between rounds.
 
     Each round is recorded in plan.json as soon as it is chosen, and a rerun replays the
     recorded rounds instead of scoring again.
+
+    Returns:
+        The pruned copy of ``dense``, the plans of the rounds, and per round the record of its
+        relocation phase and removal (also written to relocation.json).
     """
     path = phase_output(ctx, "plan.json")
     rounds = json.loads(path.read_text())["rounds"] if path.exists() else []
     model, plans = copy.deepcopy(dense), []
-    dense_macs = count_macs(dense, ctx.example)
     steps = ctx.cfg.prune.steps
     fixed = calibration_batches(ctx, "removal")  # the loss jump at each removal is measured here
     records = []  # per round: the relocation phase and the removal (relocation.json)
@@ -156,4 +157,4 @@ def prune(ctx: RunContext, dense: nn.Module, heuristic: Heuristic) -> tuple[nn.M
                 output=f"step{step}.pt",
             )
     write_json(phase_output(ctx, "relocation.json"), {"rounds": records})
-    return model, plans
+    return model, plans, records

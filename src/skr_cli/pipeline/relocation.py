@@ -3,7 +3,6 @@ channels before each removal, and the (compensating) removal itself."""
 
 from __future__ import annotations
 
-import json
 from contextlib import nullcontext
 from typing import Any
 
@@ -102,8 +101,9 @@ def relocate(
     history = objective.history if objective is not None else []
     brief = OmegaConf.merge(ctx.cfg.finetune, {"epochs": settings.epochs})
     seed = seed_phase(ctx.cfg.seed, f"relocation{step}")
-    callbacks = [objective.after_step] if objective is not None else []
-    callbacks += [cb for cb in (lowrank_step(ctx, model, "relocation"),) if cb is not None]
+    decoupled = objective.after_step if objective is not None else None
+    proximal = lowrank_step(ctx, model, "relocation")
+    callbacks = [callback for callback in (decoupled, proximal) if callback is not None]
 
     def after_step(index: int, optimizer: torch.optim.Optimizer) -> None:
         for callback in callbacks:  # the decoupled penalty, then the low-rank proximal step
@@ -168,8 +168,7 @@ def remove(ctx: RunContext, model: nn.Module, plan: Plan, fixed: list[CalibBatch
     return record | {"loss_before": before, "loss_after": after, "delta_loss": after - before}
 
 
-def relocation_metrics(ctx: RunContext) -> dict[str, Any]:
+def relocation_metrics(ctx: RunContext, rounds: list[dict[str, Any]]) -> dict[str, Any]:
     """The ``relocation`` block of metrics.json: the settings and every round's record."""
     settings = OmegaConf.to_container(ctx.cfg.relocation, resolve=True)
-    rounds = json.loads(phase_output(ctx, "relocation.json").read_text())["rounds"]
     return {"active": relocation_active(ctx.cfg), **settings, "rounds": rounds}

@@ -30,6 +30,7 @@ from skr_cli.pipeline.lowrank import lowrank_step, truncate, truncation_enabled
 from skr_cli.pipeline.prune import build_heuristic, compare_heuristics, prune
 from skr_cli.pipeline.relocation import relocation_active, relocation_metrics
 from skr_cli.pruning.count import MAC_CONVENTION
+from skr_cli.pruning.history import pruning_history
 from skr_cli.pruning.layers import prunable_layers
 from skr_cli.pruning.plan import Plan
 from skr_cli.tracking.metrics import write_metrics
@@ -84,7 +85,7 @@ def finetune(ctx: RunContext, model: nn.Module, plans: list[Plan]) -> nn.Module:
         seed=seed,
         output="final.pt",
         after_step=step,
-        extra={"plans": plans, "clip": list(ctx.example.shape[1:])},  # see pruned_checkpoint
+        extra=pruning_history(plans, list(ctx.example.shape[1:])),
     )
 
 
@@ -112,13 +113,14 @@ def run(cfg: DictConfig, out_dir: Path, names: dict[str, str]) -> dict[str, Any]
         ctx.tracker = tracker
         dense = timed(ctx, "pretrain", pretrain, ctx)
         dense_eval = timed(ctx, "evaluate_dense", measure, ctx, dense, "dense")
+        dense_macs = dense_eval["macs"]
         agreed = None  # several heuristics scored on the same dense model
         if cfg.agreement.heuristics:
-            agreed = timed(ctx, "agreement", compare_heuristics, ctx, dense)
+            agreed = timed(ctx, "agreement", compare_heuristics, ctx, dense, dense_macs)
             if cfg.agreement.only:
                 return {"agreement": agreed, "dense": dense_eval, "out_dir": str(out_dir)}
-        pruned, plans = timed(ctx, "prune", prune, ctx, dense, heuristic)
-        relocated = relocation_metrics(ctx)  # relocation phases and loss jumps, per round
+        pruned, plans, rounds = timed(ctx, "prune", prune, ctx, dense, heuristic, dense_macs)
+        relocated = relocation_metrics(ctx, rounds)  # relocation phases and loss jumps, per round
         pruned_eval = timed(ctx, "evaluate_pruned", measure, ctx, pruned, "pruned")
         pruned_eval |= timed(ctx, "bn_recal", measure_recalibrated, ctx, pruned)
         final = timed(ctx, "finetune", finetune, ctx, pruned, plans)

@@ -31,9 +31,15 @@ def macs_after(model: nn.Module, plan: Plan, example: torch.Tensor) -> int:
     return count_macs(remove_channels(copy.deepcopy(model), plan, example), example)
 
 
+def pruning_history(plans: list[Plan], clip: list[int]) -> dict[str, Any]:
+    """What a pruned checkpoint holds beside the weights: the plans, in the order they were
+    applied, and the clip shape (C, T, H, W) the graph is traced with to replay them."""
+    return {"plans": plans, "clip": list(clip)}
+
+
 def pruned_checkpoint(model: nn.Module, plans: list[Plan], clip: list[int]) -> dict[str, Any]:
-    """What a pruned checkpoint holds: the weights, the plans and the clip shape (C, T, H, W)."""
-    return {"model": model.state_dict(), "plans": plans, "clip": list(clip)}
+    """A pruned checkpoint: the weights and their :func:`pruning_history`."""
+    return {"model": model.state_dict()} | pruning_history(plans, clip)
 
 
 def load_pruned(dense: nn.Module, checkpoint: dict[str, Any]) -> nn.Module:
