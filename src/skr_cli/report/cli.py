@@ -1,0 +1,2 @@
+def main() -> None:
+    raise SystemExit("skr-report: not built yet")
