@@ -14,14 +14,21 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
+# The quickstart study: 8 runs (4 heuristics x relocation off/on) two at a time, then its report.
+# A second `make run` finds every run finished and only prints the report again.
+SWEEP ?= multirun/quickstart
 run: install
-	$(BIN)/skr-run $(ARGS)
+	$(BIN)/skr-run -m experiment=quickstart hydra.sweep.dir=$(SWEEP) $(ARGS)
+	$(BIN)/skr-report $(SWEEP)
 
 test: install
 	$(BIN)/python -m pytest -q tests
 
+# Every scripts/bench_*.py in turn (each writes benchmarks/<name>.md and .json), then one page
+# with the headline figures: benchmarks/summary.md. Under 20 minutes on 2 CPU cores.
 bench: install
-	for script in scripts/bench_*.py; do $(BIN)/python $$script || exit 1; done
+	for script in scripts/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	$(BIN)/python scripts/summarise_bench.py
 
 lint: install
 	$(BIN)/ruff check src tests scripts

@@ -17,9 +17,10 @@ benchmarks/data.md.
 torchcodec (and so torchvision's UCF101) needs the system's FFmpeg libraries. Where there are
 none, ``--ffmpeg-from-pyav`` links the FFmpeg libraries that PyAV's wheel bundles into a temporary
 folder and runs the benchmark again with ``LD_LIBRARY_PATH`` pointing there (and says so in the
-notes), so that every row is measured in the same run.
+notes), so that every row is measured in the same run (on by default; ``--no-ffmpeg-from-pyav``
+leaves the torchcodec rows out instead).
 
-    .venv/bin/python scripts/bench_data.py [--videos 12] [--rounds 5] [--ffmpeg-from-pyav]
+    .venv/bin/python scripts/bench_data.py [--videos 12] [--rounds 5] [--no-ffmpeg-from-pyav]
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from skr_cli.data.clips import VideoClips
 from skr_cli.data.transforms import eval_transform
 from skr_cli.data.ucf101 import ucf101_samples
 from skr_cli.data.video import write_video
+from summarise_bench import write_headlines
 
 # pytorchvideo 0.1.5 imports a torchvision module under its old name.
 sys.modules.setdefault(
@@ -317,7 +319,8 @@ def main() -> None:
     parser.add_argument("--note", action="append", default=[], help="a line to add to the notes")
     parser.add_argument(
         "--ffmpeg-from-pyav",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=True,
         help="where torchcodec finds no FFmpeg, run again on the FFmpeg libraries PyAV bundles",
     )
     args = parser.parse_args()
@@ -354,7 +357,21 @@ def main() -> None:
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
+    write_headlines(args.out, headlines(results), results)
     print("\n".join(lines))
+
+
+def headlines(results: dict[str, dict[str, float]]) -> list[dict]:
+    """skr's default loader against pytorchvideo's and torchvision's, per clip shape."""
+    found = []
+    for label, rates in results.items():
+        skr = rates["skr, PyAV, seek (default)"]
+        versus = [f"x{skr / rates['pytorchvideo Ucf101 (PyAV)']:.2f} pytorchvideo's"]
+        if "torchvision UCF101 (torchcodec)" in rates:
+            versus.append(f"x{skr / rates['torchvision UCF101 (torchcodec)']:.2f} torchvision's")
+        text = f"{label}: skr's default loader decodes {skr:.0f} clips/s, {', '.join(versus)}"
+        found.append({"text": text, "value": skr / rates["pytorchvideo Ucf101 (PyAV)"]})
+    return found
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
 For each model of the registry (400 classes): parameters, prunable layers and channels, MACs per
 8x112x112 clip (and per 64x224x224 clip for I3D, the published setting), and the median batch-1
 forward latency on this machine's CPU, measured in turns in one process. With a CUDA device,
-also the training throughput (clips/s) of the full I3D on 64x224x224 clips in fp32 and with
-bf16 autocast.
+also the training throughput (clips/s) of the full I3D and I3D-R50 on 64x224x224 clips in fp32
+and with bf16 autocast. Writes benchmarks/models.md and benchmarks/models.json.
 
     .venv/bin/python scripts/bench_models.py [--runs 10] [--batch 8] [--steps 10]
 """
@@ -27,8 +27,10 @@ from skr_cli.engine.evaluate import latency_ms
 from skr_cli.models import MODELS
 from skr_cli.pruning.count import count_macs, count_params
 from skr_cli.pruning.layers import prunable_layers
+from summarise_bench import write_headlines
 
 BACKBONES = ("i3d", "i3d_r50", "r3d_18", "r2plus1d_18", "s3d")
+GPU_BACKBONES = ("i3d", "i3d_r50")  # training throughput on a CUDA device
 CONF = Path(__file__).resolve().parents[1] / "conf" / "model"
 SMALL, PUBLISHED = (8, 112, 112), (64, 224, 224)
 
@@ -56,10 +58,10 @@ def sizes(models: dict[str, nn.Module]) -> list[str]:
     return rows
 
 
-def train_throughput(device: str, batch: int, steps: int, bf16: bool) -> float:
-    """Clips per second of SGD steps of the full I3D on 64x224x224 clips on ``device``."""
+def train_throughput(name: str, device: str, batch: int, steps: int, bf16: bool) -> float:
+    """Clips per second of SGD steps of the full ``name`` on 64x224x224 clips on ``device``."""
     torch.manual_seed(0)
-    model = build("i3d").train().to(device)
+    model = build(name).train().to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     clips = torch.randn(batch, 3, *PUBLISHED, device=device)
     labels = torch.randint(0, 400, (batch,), device=device)
@@ -114,17 +116,30 @@ def main() -> None:
         *(f"| {name} | {ms:.1f} |" for name, ms in latency.items()),
         "",
     ]
+    headlines = [
+        {
+            "text": "CPU latency, batch 1, 8x112²: "
+            + ", ".join(f"{name} {ms:.0f} ms" for name, ms in latency.items()),
+            "value": None,
+        }
+    ]
     if torch.cuda.is_available():
         device = torch.cuda.get_device_name()
-        fp32, bf16 = (train_throughput("cuda", args.batch, args.steps, b) for b in (False, True))
-        lines += [
-            f"Training the full I3D on 64x224² clips, batch {args.batch}, {device}: "
-            f"fp32 {fp32:.1f} clips/s, bf16 autocast {bf16:.1f} clips/s (x{bf16 / fp32:.2f}).",
-        ]
+        for name in GPU_BACKBONES:
+            fp32, bf16 = (
+                train_throughput(name, "cuda", args.batch, args.steps, b) for b in (False, True)
+            )
+            line = (
+                f"Training the full {name} on 64x224² clips, batch {args.batch}, {device}: "
+                f"fp32 {fp32:.1f} clips/s, bf16 autocast {bf16:.1f} clips/s (x{bf16 / fp32:.2f})."
+            )
+            lines.append(line)
+            headlines.append({"text": line, "value": bf16 / fp32, "gpu": True})
     else:
         lines += ["GPU training throughput: not measured (no CUDA device on this machine)."]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
+    write_headlines(args.out, headlines, {"cpu_latency_ms": latency})
     print("\n".join(lines))
 
 

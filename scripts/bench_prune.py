@@ -4,7 +4,8 @@ For each prune ratio, removes that share of every prunable layer's channels (a s
 plan: speed does not depend on which channels go) and times, in turns in one process, the dense
 network, the physically pruned one, and the dense one with the same channels masked to zero by
 ``torch.nn.utils.prune`` (what mask-based toolkits measure). Reports the MAC reduction beside
-the measured speedup at batch 1 and 8. Writes benchmarks/prune.md.
+the measured speedup at batch 1 and 8. With a CUDA device, also the dense and the pruned
+network's GPU latency at ratio 0.5. Writes benchmarks/prune.md and benchmarks/prune.json.
 
     .venv/bin/python scripts/bench_prune.py [--runs 10] [--width 1.0] [--clip 16 112 112]
 """
@@ -15,6 +16,7 @@ import argparse
 import copy
 import os
 import platform
+import statistics
 import time
 from pathlib import Path
 
@@ -29,8 +31,10 @@ from skr_cli.pruning.count import count_macs, count_params
 from skr_cli.pruning.layers import prunable_layers
 from skr_cli.pruning.plan import Plan, select_local
 from skr_cli.pruning.remove import remove_channels
+from summarise_bench import write_headlines
 
 RATIOS = (0.3, 0.5, 0.7)
+GPU_RATIO = 0.5  # the ratio of the headline and of the GPU rows
 BATCHES = (1, 8)
 LAYOUTS = {"contiguous": torch.contiguous_format, "channels_last_3d": torch.channels_last_3d}
 
@@ -87,6 +91,7 @@ def main() -> None:
         "| masked ms | speedup pruned | speedup masked | speedup ÷ MAC reduction |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    rows: list[dict] = []
     for ratio in RATIOS:
         plan = select_local(scores, ratio)
         pruned = remove_channels(copy.deepcopy(dense), plan, example)
@@ -105,10 +110,65 @@ def main() -> None:
                     f"{speedup:.2f} | {masked_speedup:.2f} | {speedup / macs:.2f} |"
                 )
                 print(lines[-1], flush=True)
+                rows.append(
+                    {"layout": layout, "ratio": ratio, "batch": batch, "macs": macs}
+                    | {"pruned": speedup, "masked": masked_speedup}
+                )
         dense.to(memory_format=torch.contiguous_format)
+    if torch.cuda.is_available():
+        lines += ["", *gpu_latency(dense, scores, example, args)]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
+    write_headlines(args.out, headlines(rows, lines), {"rows": rows})
     print(f"wrote {args.out}")
+
+
+def headlines(rows: list[dict], lines: list[str]) -> list[dict]:
+    """The speedup of removal against its MAC reduction and against masking, at ratio 0.5."""
+    found = []
+    for row in rows:
+        if row["ratio"] == GPU_RATIO and row["layout"] == "contiguous":
+            text = (
+                f"prune.ratio={GPU_RATIO}, batch {row['batch']}, CPU: physically pruned I3D runs "
+                f"x{row['pruned']:.2f} faster than dense (MACs ÷{row['macs']:.2f}); the same "
+                f"channels masked: x{row['masked']:.2f}"
+            )
+            found.append({"text": text, "value": row["pruned"]})
+    gpu = [line for line in lines if line.startswith("GPU latency")]
+    found += [{"text": line, "value": None, "gpu": True} for line in gpu]
+    return found
+
+
+def gpu_latency(
+    dense: nn.Module, scores: dict, example: torch.Tensor, args: argparse.Namespace
+) -> list[str]:
+    """Dense against pruned (ratio ``GPU_RATIO``) forward latency on the CUDA device, batch 1
+    and 8, timed with CUDA events after a warm-up, the models in turns."""
+    pruned = remove_channels(copy.deepcopy(dense), select_local(scores, GPU_RATIO), example)
+    models = {"dense": copy.deepcopy(dense).cuda().eval(), "pruned": pruned.cuda().eval()}
+    found = []
+    for batch in BATCHES:
+        clip = torch.randn(batch, 3, *args.clip, device="cuda")
+        times: dict[str, list[float]] = {name: [] for name in models}
+        with torch.no_grad():
+            for model in models.values():
+                for _ in range(3):
+                    model(clip)
+            for _ in range(args.runs):
+                for name, model in models.items():
+                    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(True)
+                    start.record()
+                    model(clip)
+                    end.record()
+                    torch.cuda.synchronize()
+                    times[name].append(start.elapsed_time(end))
+        ms = {name: statistics.median(values) for name, values in times.items()}
+        found.append(
+            f"GPU latency ({torch.cuda.get_device_name()}), prune.ratio={GPU_RATIO}, batch "
+            f"{batch}, clip {'x'.join(map(str, args.clip))}: dense {ms['dense']:.2f} ms, pruned "
+            f"{ms['pruned']:.2f} ms (x{ms['dense'] / ms['pruned']:.2f})."
+        )
+    return found
 
 
 if __name__ == "__main__":

@@ -4,13 +4,15 @@
    frames x size x size, AdamW) and the low-rank proximal step, timed apart in one loop so that
    both see the same load; the overhead is reported amortised at the default lowrank.prox_every
    and at prox_every=1.
-   Then a plain step against relocation-phase steps (Soft Knowledge Relocation), the same way.
+   Then a plain step against relocation-phase steps (Soft Knowledge Relocation), the same way,
+   and a Taylor scoring batch (hooks keeping every layer's activation gradient) against a plain
+   forward and backward pass.
 2. Factorised network: each chosen layer truncated to a share of its full rank, against its
    parameter and MAC reduction and its median batch-1 latency measured in turns with the dense one.
 
-Writes benchmarks/train.md.
+Writes benchmarks/train.md and benchmarks/train.json.
 
-    .venv/bin/python scripts/bench_train.py [--steps 40] [--rounds 15] [--runs 50]
+    .venv/bin/python scripts/bench_train.py [--steps 40] [--rounds 8] [--runs 30]
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 
 from skr_cli.engine.evaluate import latency_ms
+from skr_cli.heuristics import Taylor
 from skr_cli.lowrank import (
     ProximalStep,
     factorise,
@@ -42,11 +45,13 @@ from skr_cli.pruning.count import count_macs, count_params
 from skr_cli.pruning.layers import prunable_layers
 from skr_cli.pruning.plan import select_local
 from skr_cli.relocation import Distillation, Penalty, Ramp, Relocation, find_consumers
+from summarise_bench import write_headlines
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 WARMUP = 5  # iterations not timed (allocator, kernel selection, LAPACK initialisation)
 BLOCK = 8  # steps per timed block when variants take turns (relocation steps)
 FRACTIONS = (0.5, 0.25, 0.125)
+HEADLINES: list[dict] = []  # filled by the tables: the figures of benchmarks/summary.md
 # (label, width, clip T x H x W) for the latency of the factorised network
 CASES = [("i3d_tiny (default run)", 0.125, (8, 32, 32)), ("i3d width 0.25", 0.25, (16, 64, 64))]
 
@@ -143,6 +148,68 @@ def step_table(settings: dict, steps: int) -> list[str]:
         lines.append(f"| {label} | {step + amortised:.1f} | +{100 * amortised / step:.1f} % |")
     lines.append(f"| proximal step alone | {prox:.1f} | |")
     print("\n".join(lines[-4:]), flush=True)
+    overhead = prox / (every * step)
+    HEADLINES.append(
+        {
+            "text": f"low-rank proximal step at lowrank.prox_every={every}: "
+            f"{100 * overhead:+.1f} % per training step",
+            "value": 1 + overhead,
+        }
+    )
+    return lines
+
+
+def scoring_table(settings: dict, rounds: int) -> list[str]:
+    """Median ms of one Taylor scoring batch (hooks retaining every activation's gradient)
+    against a plain forward and backward pass of the same batch, in turns."""
+    torch.manual_seed(0)
+    model = InceptionI3d(
+        num_classes=settings["classes"], width=settings["width"], dropout=0.0, in_channels=3
+    )
+    clips = torch.randn(settings["batch"], 3, *settings["clip"])
+    labels = torch.randint(0, settings["classes"], (settings["batch"],))
+    layers = prunable_layers(model)
+
+    def plain() -> None:
+        model.zero_grad(set_to_none=True)
+        F.cross_entropy(model(clips), labels).backward()
+
+    variants = {
+        "forward + backward": plain,
+        "taylor scoring (hooks on every layer)": lambda: Taylor().score(
+            model, layers, [(clips, labels)]
+        ),
+    }
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(WARMUP):
+        for run in variants.values():
+            run()
+    for _ in range(rounds):
+        for name, run in variants.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(1000.0 * (time.perf_counter() - start))
+    ms = {name: statistics.median(values) for name, values in times.items()}
+    base = ms["forward + backward"]
+    clip = "x".join(map(str, settings["clip"]))
+    lines = [
+        f"## Scoring: Taylor hooks, i3d_tiny, batch {settings['batch']}, clip {clip}",
+        "",
+        f"One calibration batch scored by `taylor` against a plain forward and backward pass "
+        f"of it; median of {rounds} rounds, in turns.",
+        "",
+        "| variant | ms / batch | overhead vs plain |",
+        "|---|---|---|",
+        *(f"| {name} | {v:.1f} | {100 * (v / base - 1):+.1f} % |" for name, v in ms.items()),
+    ]
+    print("\n".join(lines[-2:]), flush=True)
+    taylor = ms["taylor scoring (hooks on every layer)"] / base
+    HEADLINES.append(
+        {
+            "text": f"taylor scoring of a batch: x{taylor:.2f} a plain forward + backward pass",
+            "value": taylor,
+        }
+    )
     return lines
 
 
@@ -258,14 +325,23 @@ def relocation_steps(settings: dict, rounds: int) -> list[str]:
     for name, ms in medians.items():
         lines.append(f"| {name} | {ms:.1f} | {100 * (ms / medians['plain'] - 1):+.1f} % |")
         print(lines[-1], flush=True)
+    default = "relocation: bn, decoupled (default form)"
+    ratio = medians[default] / medians["plain"]
+    HEADLINES.append(
+        {
+            "text": f"relocation-phase step (default form): {100 * (ratio - 1):+.1f} % against "
+            "a plain training step",
+            "value": ratio,
+        }
+    )
     return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/train.md"))
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
@@ -280,10 +356,13 @@ def main() -> None:
         "",
         *relocation_steps(settings, args.rounds),
         "",
+        *scoring_table(settings, args.rounds),
+        "",
         *truncation_table(args.runs),
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
+    write_headlines(args.out, HEADLINES)
     print(f"wrote {args.out}")
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from skr_cli.engine.checkpoint import load_state
+from skr_cli.tracking.metrics import comparable as without_volatile
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +28,6 @@ EVERY_OPTION = (
     "lowrank.truncate=false",
     "finetune.epochs=2",
 )
-VOLATILE = ("timings_s", "speedup", "relocation")  # wall-clock figures; the settings block
 
 
 def metrics(run_dir: Path) -> dict:
@@ -35,11 +35,8 @@ def metrics(run_dir: Path) -> dict:
 
 
 def comparable(result: dict) -> dict:
-    """metrics.json without timings, latencies and the relocation settings."""
-    kept = {key: value for key, value in result.items() if key not in VOLATILE}
-    for stage in ("dense", "final"):
-        kept[stage] = {k: v for k, v in kept[stage].items() if k != "latency_ms"}
-    return kept
+    """metrics.json without timings, latencies, provenance and the relocation settings."""
+    return {key: value for key, value in without_volatile(result).items() if key != "relocation"}
 
 
 def test_strength_zero_is_exactly_the_baseline(skr_run, tmp_path: Path) -> None:

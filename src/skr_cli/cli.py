@@ -3,21 +3,34 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import hydra
+from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import CompactHydraException, HydraException
+from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from skr_cli.configs import config_dir
 from skr_cli.data.video import DECODERS
-from skr_cli.engine.train import NonFiniteLoss
-from skr_cli.pipeline import LOWRANK_PHASES, UserError, run
+from skr_cli.engine.checkpoint import CheckpointError, safe_load
+from skr_cli.engine.distributed import broadcast, is_main, setup, teardown, world_size
+from skr_cli.engine.train import PRECISIONS, NonFiniteLoss
+from skr_cli.pipeline import LOWRANK_PHASES, UserError, finished, run
 from skr_cli.pruning.plan import SCOPES
 from skr_cli.relocation import BALANCES, SCHEDULES, TARGETS
 from skr_cli.summary import format_summary
 from skr_cli.tracking.wandb_run import MODES
+
+
+class JobFailed(CompactHydraException):
+    """A job of a sweep stopped on an error: Hydra runs the other jobs, then prints this one
+    line (no traceback) and exits with code 1."""
 
 
 def _check(ok: bool, key: str, value: object, allowed: str) -> None:
@@ -46,6 +59,9 @@ COUNTS_FROM_ONE = (
 
 def validate(cfg: DictConfig) -> None:
     """Stops before any work on a value outside its range, naming the key and what is allowed."""
+    for key in cfg.required:  # values an experiment cannot run without (a checkpoint, a path)
+        if OmegaConf.select(cfg, key) is None:
+            raise UserError(f"{key} is required by this experiment: set it, e.g. {key}=...")
     ratio = cfg.prune.ratio
     in_range = isinstance(ratio, int | float) and not isinstance(ratio, bool) and 0 <= ratio < 1
     _check(in_range, "prune.ratio", ratio, "a number in [0, 1)")
@@ -54,7 +70,19 @@ def validate(cfg: DictConfig) -> None:
             value = OmegaConf.select(cfg, key)
             _check(_is_int(value) and value >= lowest, key, value, f"an integer >= {lowest}")
     _check(_is_int(cfg.seed), "seed", cfg.seed, "an integer")
+    processes = world_size()  # under torchrun every rank takes an equal share of each batch
+    for key in ("train.batch_size", "finetune.batch_size") if processes > 1 else ():
+        value = OmegaConf.select(cfg, key)
+        _check(value % processes == 0, key, value, f"a multiple of the {processes} processes")
     _check(cfg.logger.mode in MODES, "logger.mode", cfg.logger.mode, " | ".join(MODES))
+    timeout = cfg.logger.timeout
+    _check(_is_number(timeout) and timeout > 0, "logger.timeout", timeout, "seconds > 0")
+    for phase in ("train", "finetune"):
+        precision = cfg[phase].precision
+        _check(precision in PRECISIONS, f"{phase}.precision", precision, " | ".join(PRECISIONS))
+        for key in ("compile", "channels_last"):
+            value = cfg[phase][key]
+            _check(isinstance(value, bool), f"{phase}.{key}", value, "true | false")
     validate_prune(cfg.prune)
     validate_agreement(cfg.agreement)
     validate_lowrank(cfg.lowrank)
@@ -85,7 +113,12 @@ def validate_prune(settings: DictConfig) -> None:
 
 
 def validate_dataset(settings: DictConfig) -> None:
-    """The ``dataset`` group's keys shared by every source (paths are checked by the source)."""
+    """The ``dataset`` group's keys shared by every source; ``root`` and ``splits``, where set,
+    must be folders that exist (what they hold is checked by the source)."""
+    for key in ("root", "splits"):
+        folder = settings.get(key)
+        ok = folder is None or Path(str(folder)).is_dir()
+        _check(ok, f"dataset.{key}", folder, "a folder that exists")
     if "fold" in settings:
         fold = settings.fold
         _check(_is_int(fold) and 1 <= fold <= 3, "dataset.fold", fold, "1 | 2 | 3")
@@ -104,14 +137,21 @@ def validate_dataset(settings: DictConfig) -> None:
 
 
 def validate_model(settings: DictConfig) -> None:
-    """The ``model`` group: a positive width, a weights file that exists (its keys are checked
-    when the model is built)."""
+    """The ``model`` group: a positive width, a weights file that exists and holds tensors only
+    (a file that carries pickled code is refused here, before any work, and nothing in it runs;
+    its keys are checked when the model is built)."""
     if "width" in settings:
         width = settings.width
         _check(_is_number(width) and width > 0, "model.width", width, "a number > 0")
     weights = settings.get("weights")
     if weights is not None and not Path(weights).is_file():
         raise UserError(f"model.weights={weights} is not allowed: no such file")
+    if weights is not None:
+        try:
+            safe_load(Path(weights))
+        except CheckpointError as err:
+            reason = str(err).removeprefix(f"{weights}: ")
+            raise UserError(f"model.weights={weights}: {reason}") from None
 
 
 def _is_number(value: object) -> bool:
@@ -177,20 +217,134 @@ def validate_lowrank(settings: DictConfig) -> None:
     _check(ok, "lowrank.truncate", truncate, "true | false | null (when a weight is > 0)")
 
 
+def job_threads(launcher: DictConfig) -> int:
+    """torch CPU threads for one job: the cores this process may use, divided among the jobs a
+    joblib launcher runs at once (so that parallel jobs do not fight over the cores)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    cores = len(affinity(0)) if affinity else os.cpu_count() or 1
+    parallel = 1
+    if "joblib" in str(launcher.get("_target_", "")).lower():
+        n_jobs = launcher.n_jobs  # joblib's convention: -1 every core, -2 all but one, ...
+        parallel = n_jobs if n_jobs > 0 else max(1, cores + 1 + n_jobs)
+    return max(1, cores // parallel)
+
+
+def sweep_group(sweep_dir: str) -> str:
+    """The wandb group of a sweep: its folder's name (date_time for Hydra's timestamped ones)."""
+    path = Path(sweep_dir)
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", path.parent.name):
+        return f"{path.parent.name}_{path.name}"
+    return path.name
+
+
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")
 def app(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     names = {group: hydra_cfg.runtime.choices[group] for group in ("dataset", "model", "heuristic")}
+    out_dir = Path(hydra_cfg.runtime.output_dir)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
     try:
         validate(cfg)
-        metrics = run(cfg, Path(hydra_cfg.runtime.output_dir), names)
-    except (UserError, NonFiniteLoss) as err:
+        metrics = finished(cfg, out_dir)
+        if metrics is not None:  # a sweep run again: this job already finished
+            print(f"skr-run: {out_dir} holds a finished run of this config; nothing to do")
+        else:
+            group = cfg.logger.group or (sweep_group(hydra_cfg.sweep.dir) if multirun else None)
+            threads = cfg.threads or job_threads(hydra_cfg.launcher)
+            metrics = run(cfg, out_dir, names, threads=threads, group=group)
+    except (UserError, NonFiniteLoss, CheckpointError) as err:
         if os.environ.get("SKR_DEBUG"):
             raise
         print(f"skr-run: error: {err}", file=sys.stderr)
+        if multirun:  # the other jobs go on; the sweep ends with this line and exit code 1
+            raise JobFailed(f"skr-run: error: job {out_dir.name} failed: {err}") from None
         sys.exit(2 if isinstance(err, UserError) else 1)
-    print(format_summary(metrics, hydra_cfg.runtime.output_dir))
+    if is_main():  # under torchrun: once
+        print(format_summary(metrics, str(out_dir)))
+
+
+def check_choices(args: list[str]) -> None:
+    """Stops on a command-line choice of a config group option that does not exist
+    (``heuristic=magic``, also inside a sweep ``heuristic=l1,magic``) in one line listing the
+    valid ones; Hydra's own message spans a dozen lines. Anything else is left to Hydra."""
+    conf = Path(config_dir())
+    groups = {path.name for path in conf.iterdir() if path.is_dir()}
+    parser = OverridesParser.create()
+    for arg in args:
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        try:
+            override = parser.parse_override(arg)
+            if override.key_or_group not in groups or override.is_delete():
+                continue
+            if override.is_sweep_override():
+                values = list(override.sweep_string_iterator())
+            else:
+                values = [override.get_value_element_as_str()]
+        except HydraException:
+            continue  # a malformed override: Hydra reports it
+        known = sorted(path.stem for path in (conf / override.key_or_group).glob("*.yaml"))
+        for value in values:
+            allowed = f"one of {' | '.join(known)}"
+            _check(value in known or value == "null", override.key_or_group, value, allowed)
+
+
+def check_composes(args: list[str]) -> None:
+    """Composes the config with the command line's overrides (``hydra.*`` and, in a
+    ``--multirun``, sweeps aside) so that an unknown key (``nokey=3``), a malformed value or a
+    sweep without ``--multirun`` stops in one line; Hydra's own message spans several."""
+    parser = OverridesParser.create()
+    multirun = any(arg in ("-m", "--multirun") for arg in args)
+    plain = []
+    for arg in args:
+        if arg.startswith("-") or "=" not in arg or arg.lstrip("+~").startswith("hydra"):
+            continue
+        try:
+            if not (multirun and parser.parse_override(arg).is_sweep_override()):
+                plain.append(arg)
+        except HydraException as err:
+            raise UserError(f"{arg}: {_first_lines(err)}") from err
+    try:
+        with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+            compose("config", overrides=plain)
+    except HydraException as err:
+        raise UserError(_first_lines(err)) from err
+
+
+def _first_lines(err: Exception) -> str:
+    lines = [line.strip().rstrip(".") for line in str(err).splitlines() if line.strip()]
+    return "; ".join(lines[:2])
+
+
+def distributed_overrides(args: list[str]) -> list[str]:
+    """Under torchrun: every rank writes into rank 0's folder (Hydra's default one is named by
+    the time, which ranks may read a second apart: rank 0's time is broadcast and put into the
+    configured pattern), and only rank 0 records the config there."""
+    if any(arg in ("-m", "--multirun") for arg in args):
+        raise UserError("torchrun runs one run on several processes, not a sweep (--multirun)")
+    extra = []
+    if not any(arg.startswith("hydra.run.dir=") for arg in args):
+        pattern = OmegaConf.load(Path(config_dir()) / "config.yaml").hydra.run._get_node("dir")
+        now = datetime.fromisoformat(broadcast(datetime.now().isoformat()))
+        folder = re.sub(r"\$\{now:([^}]*)\}", lambda m: now.strftime(m.group(1)), str(pattern))
+        extra.append(f"hydra.run.dir={folder}")
+    if not is_main():
+        extra.append("hydra.output_subdir=null")
+    return extra
 
 
 def main() -> None:
-    app()
+    try:
+        check_choices(sys.argv[1:])
+        check_composes(sys.argv[1:])
+        if setup():  # started by torchrun: one run on several processes
+            sys.argv += distributed_overrides(sys.argv[1:])
+    except UserError as err:
+        if os.environ.get("SKR_DEBUG"):
+            raise
+        print(f"skr-run: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    try:
+        app()
+    finally:
+        teardown()

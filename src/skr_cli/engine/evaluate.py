@@ -13,9 +13,11 @@ from torch import nn
 from skr_cli.data.clips import Batch
 
 
-def _hits(logits: torch.Tensor, labels: torch.Tensor, k: int) -> int:
+def _hits(logits: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
+    """How many of ``labels`` (B,) are among the top ``k`` of ``logits`` (B, K): a 0-dim tensor
+    on their device (read once at the end of the evaluation, not per batch)."""
     k = min(k, logits.shape[-1])
-    return int((logits.topk(k, dim=-1).indices == labels[:, None]).any(dim=-1).sum())
+    return (logits.topk(k, dim=-1).indices == labels[:, None]).any(dim=-1).sum()
 
 
 @torch.no_grad()
@@ -25,36 +27,44 @@ def evaluate(
     """Clip-level and video-level top-1/top-5 (%), and the mean clip cross-entropy.
 
     The loader yields (clips (B, N, C, T, H, W), labels (B,), failed paths): N clips per video.
-    All clips of a batch go through the network at once; a video's prediction averages the
-    logits of its clips.
+    All clips of a batch go through the network at once, on the model's device; a video's
+    prediction averages the logits of its clips. The sums stay on the device until the end.
     """
     was_training = model.training
     model.eval()
-    sums = {"top1": 0, "top5": 0, "video_top1": 0, "video_top5": 0, "loss": 0.0}
+    device = next(model.parameters()).device
+    keys = ("top1", "top5", "video_top1", "video_top5", "loss")
+    sums = torch.zeros(len(keys), dtype=torch.float64, device=device)
     videos = clips_seen = 0
     for clips, labels, failed in loader:
         on_skipped(failed)
         if len(labels) == 0:
             continue
+        clips, labels = clips.to(device, non_blocking=True), labels.to(device, non_blocking=True)
         batch, per_video = clips.shape[:2]
         logits = model(clips.flatten(0, 1)).view(batch, per_video, -1)  # (B, N, K)
         clip_labels = labels.repeat_interleave(per_video)
-        flat = logits.flatten(0, 1)
-        sums["loss"] += F.cross_entropy(flat, clip_labels, reduction="sum").item()
-        sums["top1"] += _hits(flat, clip_labels, 1)
-        sums["top5"] += _hits(flat, clip_labels, 5)
-        sums["video_top1"] += _hits(logits.mean(dim=1), labels, 1)
-        sums["video_top5"] += _hits(logits.mean(dim=1), labels, 5)
+        flat, video = logits.flatten(0, 1), logits.mean(dim=1)  # (B * N, K), (B, K)
+        sums += torch.stack(
+            [
+                _hits(flat, clip_labels, 1),
+                _hits(flat, clip_labels, 5),
+                _hits(video, labels, 1),
+                _hits(video, labels, 5),
+                F.cross_entropy(flat, clip_labels, reduction="sum"),
+            ]
+        ).double()
         videos, clips_seen = videos + batch, clips_seen + batch * per_video
     model.train(was_training)
     if videos == 0:
         raise RuntimeError("evaluation saw no decodable video")
+    total = dict(zip(keys, sums.tolist(), strict=True))
     return {
-        "top1": 100.0 * sums["top1"] / clips_seen,
-        "top5": 100.0 * sums["top5"] / clips_seen,
-        "video_top1": 100.0 * sums["video_top1"] / videos,
-        "video_top5": 100.0 * sums["video_top5"] / videos,
-        "loss": sums["loss"] / clips_seen,
+        "top1": 100.0 * total["top1"] / clips_seen,
+        "top5": 100.0 * total["top5"] / clips_seen,
+        "video_top1": 100.0 * total["video_top1"] / videos,
+        "video_top5": 100.0 * total["video_top5"] / videos,
+        "loss": total["loss"] / clips_seen,
         "videos": videos,
         "clips": clips_seen,
     }

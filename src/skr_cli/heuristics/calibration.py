@@ -8,6 +8,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from skr_cli.engine.distributed import all_reduce_sum, share
 from skr_cli.heuristics.base import CalibBatch
 from skr_cli.pruning.layers import PrunableLayer
 
@@ -52,7 +53,9 @@ def accumulate_outputs(
 ) -> tuple[dict[str, torch.Tensor], dict[str, int]]:
     """Sums ``statistic`` of every layer's activation over all batches, with no gradient.
 
-    Only the running sums are kept, never the activations of earlier batches.
+    Only the running sums are kept, never the activations of earlier batches. Under torchrun
+    each rank runs its share of every batch and the sums and counts are all-reduced: every rank
+    returns what one process returns on the whole batches.
 
     Args:
         heuristic: the registry key, for error messages.
@@ -81,7 +84,10 @@ def accumulate_outputs(
 
     with scoring_mode(model), output_hooks(layers, make_hook), torch.no_grad():
         for clips, _labels in batches:
-            model(clips)
+            model(share(clips))
+    sums = {name: all_reduce_sum(total) for name, total in sums.items()}
+    reached = all_reduce_sum(torch.tensor([counts[name] for name in layers], dtype=torch.long))
+    counts = dict(zip(layers, reached.tolist(), strict=True))
     for name, count in counts.items():
         if count == 0:
             raise RuntimeError(f"{heuristic}: no activation reaches layer {name}")

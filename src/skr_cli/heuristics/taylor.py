@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from skr_cli.engine.distributed import all_reduce_mean, all_reduce_sum, share
 from skr_cli.heuristics.base import (
     CalibBatch,
     Heuristic,
@@ -46,9 +47,10 @@ def parameter_terms(name: str, parameters: list[torch.Tensor]) -> torch.Tensor:
 
 
 def zeros(layers: dict[str, PrunableLayer]) -> dict[str, torch.Tensor]:
-    """A float64 accumulator (C,) per layer."""
+    """A float64 accumulator (C,) per layer, on the layer's device (no transfer per batch)."""
     return {
-        name: torch.zeros(layer.channels, dtype=torch.float64) for name, layer in layers.items()
+        name: torch.zeros(layer.channels, dtype=torch.float64, device=layer.conv.weight.device)
+        for name, layer in layers.items()
     }
 
 
@@ -93,12 +95,14 @@ class Taylor(Heuristic):
         sums, clips = zeros(layers), 0
         activations: dict[str, torch.Tensor] = {}
         with scoring_mode(model), output_hooks(layers, retaining(activations)):
-            for inputs, labels in batches:
+            for inputs, labels in batches:  # under torchrun: this rank's share of each batch
                 activations.clear()
-                loss_backward(model, inputs, labels)
+                loss_backward(model, share(inputs), share(labels))
                 for name in layers:
                     sums[name] += activation_terms(name, activations.get(name)).sum(dim=0)
-                clips += len(labels)
+                clips += len(share(labels))
+        sums = {name: all_reduce_sum(total) for name, total in sums.items()}
+        clips = int(all_reduce_sum(torch.tensor(clips)))
         return checked(self.name, layers, {n: l2_normalised(s / clips) for n, s in sums.items()})
 
 
@@ -145,7 +149,7 @@ class TaylorWeight(Heuristic):
         sums = zeros(layers)
         with scoring_mode(model):
             for clips, labels in batches:
-                loss_backward(model, clips, labels)
-                for name, group in groups.items():
-                    sums[name] += parameter_terms(name, group).double() ** 2
+                loss_backward(model, share(clips), share(labels))
+                for name, group in groups.items():  # the whole batch's term, then squared
+                    sums[name] += all_reduce_mean(parameter_terms(name, group).double()) ** 2
         return checked(self.name, layers, {n: s / len(batches) for n, s in sums.items()})

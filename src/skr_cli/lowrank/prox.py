@@ -110,6 +110,13 @@ class ProximalStep:
             self.apply(self.lr_sum)
             self.lr_sum = 0.0
 
+    def state_dict(self) -> dict[str, float]:
+        """The counters a resumed phase restores (steps since the last application, their lr)."""
+        return {"calls": self.calls, "lr_sum": self.lr_sum}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.calls, self.lr_sum = int(state["calls"]), float(state["lr_sum"])
+
     @torch.no_grad()
     def apply(self, lr: float) -> dict[str, torch.Tensor]:
         """One proximal step with step size ``lr``; returns each layer's singular values (k,)."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+
+from skr_cli.engine.checkpoint import CheckpointError, safe_load
 
 # Keys under which known checkpoint formats keep the state dict: pytorchvideo's model zoo
 # (``model_state``) and skr's own phase outputs (``model``, written by engine/checkpoint.py).
@@ -77,11 +78,10 @@ def state_dict_of(checkpoint: Any, path: Path) -> dict[str, torch.Tensor]:
 
 
 def _load(path: Path) -> Any:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise WeightsError(f"{path} cannot be read as tensors: {first_line}") from err
+    try:  # weights_only: a file that carries pickled code is refused and nothing in it runs
+        return safe_load(path)
+    except CheckpointError as err:
+        raise WeightsError(str(err)) from err
 
 
 def _mismatches(

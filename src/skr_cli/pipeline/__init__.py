@@ -11,11 +11,21 @@ rerun into the same directory picks up the phases that already finished.
 - ``prune``: scoring, selection, rounds of removal, agreement between heuristics;
 - ``relocation``: Soft Knowledge Relocation and the (compensating) removal;
 - ``lowrank``: the proximal step during training and truncation afterwards;
-- ``run``: pretraining, fine-tuning and the run from start to metrics.json.
+- ``dense``: the dense model, pretrained once per seed into a shared cache;
+- ``run``: fine-tuning and the run from start to metrics.json.
 """
 
 from skr_cli.pipeline.context import RunContext, UserError
+from skr_cli.pipeline.dense import build_model
 from skr_cli.pipeline.lowrank import LOWRANK_PHASES, truncation_enabled
-from skr_cli.pipeline.run import build_model, run
+from skr_cli.pipeline.run import finished, run
 
-__all__ = ["LOWRANK_PHASES", "RunContext", "UserError", "build_model", "run", "truncation_enabled"]
+__all__ = [
+    "LOWRANK_PHASES",
+    "RunContext",
+    "UserError",
+    "build_model",
+    "finished",
+    "run",
+    "truncation_enabled",
+]

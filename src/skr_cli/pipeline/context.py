@@ -22,7 +22,14 @@ from torch.utils.data import DataLoader
 
 from skr_cli.data.clips import SeededSampler, VideoClips, collate_clips
 from skr_cli.engine.batchnorm import recalibrate_batchnorm
-from skr_cli.engine.checkpoint import load_state, save_state, write_json
+from skr_cli.engine.checkpoint import (
+    PhaseCheckpoint,
+    load_state,
+    partial_path,
+    save_state,
+    write_json,
+)
+from skr_cli.engine.distributed import RankShare, barrier, rank, world_size
 from skr_cli.engine.evaluate import evaluate
 from skr_cli.engine.train import Objective, StepCallback, train
 from skr_cli.heuristics.base import CalibBatch
@@ -74,18 +81,23 @@ def seed_phase(seed: int, phase: str) -> int:
     return derived
 
 
-def train_loader(ctx: RunContext, batch_size: int, seed: int) -> DataLoader:
+def train_loader(ctx: RunContext, batch_size: int, seed: int, *, shard: bool = True) -> DataLoader:
     """Shuffled training clips; the order, each clip's start and its augmentation all come from
-    ``seed`` in the main process, so the batches are the same whatever ``num_workers`` is."""
-    workers = ctx.cfg.dataset.num_workers
+    ``seed`` in the main process, so the batches are the same whatever ``num_workers`` is.
+    Under torchrun each rank loads its share of every one of these batches (``shard``), or
+    all of them."""
+    sampler = SeededSampler(len(ctx.train_set), torch.Generator().manual_seed(seed))
+    drop_last = len(ctx.train_set) > batch_size
+    batching: dict[str, Any] = {"batch_size": batch_size, "sampler": sampler}
+    if shard and world_size() > 1:
+        share = RankShare(sampler, batch_size, drop_last, rank(), world_size())
+        batching, drop_last = {"batch_sampler": share}, False
     return DataLoader(
         ctx.train_set,
-        batch_size=batch_size,
-        sampler=SeededSampler(len(ctx.train_set), torch.Generator().manual_seed(seed)),
-        drop_last=len(ctx.train_set) > batch_size,
+        **batching,
+        drop_last=drop_last,
         collate_fn=collate_clips,
-        num_workers=workers,
-        persistent_workers=workers > 0,
+        **loader_options(ctx.cfg.dataset.num_workers, persistent=True),
     )
 
 
@@ -94,8 +106,22 @@ def test_loader(ctx: RunContext) -> DataLoader:
         ctx.test_set,
         batch_size=ctx.cfg.eval.batch_size,
         collate_fn=collate_clips,
-        num_workers=ctx.cfg.dataset.num_workers,
+        **loader_options(ctx.cfg.dataset.num_workers, persistent=False),
     )
+
+
+# Batches each worker prepares ahead (DataLoader's default is 2): decoding times vary by video.
+PREFETCH_FACTOR = 4
+
+
+def loader_options(workers: int, *, persistent: bool) -> dict[str, Any]:
+    """DataLoader settings for ``workers`` processes: pinned memory where a CUDA device can take
+    the batches asynchronously; with workers, ``PREFETCH_FACTOR`` batches ahead each, kept alive
+    between epochs when ``persistent`` (a loader iterated for several epochs)."""
+    options: dict[str, Any] = {"num_workers": workers, "pin_memory": torch.cuda.is_available()}
+    if workers > 0:
+        options |= {"persistent_workers": persistent, "prefetch_factor": PREFETCH_FACTOR}
+    return options
 
 
 def phase_output(ctx: RunContext, name: str) -> Path:
@@ -107,9 +133,11 @@ def resumed(ctx: RunContext, name: str, compute: Callable[[], dict[str, Any]]) -
     computed and written (atomically) before it is returned."""
     path = phase_output(ctx, name)
     if path.exists():
-        return json.loads(path.read_text())
-    result = compute()
-    write_json(path, result)
+        result = json.loads(path.read_text())
+    else:
+        result = compute()
+        write_json(path, result)
+    barrier()  # under torchrun: the other ranks see the file before anyone goes on
     return result
 
 
@@ -124,19 +152,34 @@ def trained(
     after_step: StepCallback | None = None,
     extra: dict[str, Any] | None = None,
     objective: Objective | None = None,
+    carried: dict[str, Any] | None = None,
 ) -> nn.Module:
     """Trains ``model`` with a phase's settings (``train`` or ``finetune``) and saves its weights
     as ``output``; loads them instead when an earlier attempt already finished the phase.
     ``after_step`` runs after every optimiser step (the low-rank proximal step); ``extra`` is
     saved beside the weights (after training: a list in it filled while training is saved
-    filled); ``objective`` replaces the cross-entropy (the relocation phase)."""
+    filled); ``objective`` replaces the cross-entropy (the relocation phase).
+
+    The state after every epoch goes to ``<output>.partial`` (deleted once ``output`` is
+    written): a killed phase resumes from its last finished epoch, with the lists of ``extra``,
+    ``after_step``'s counters (when it has a ``state_dict``) and ``carried`` objects restored."""
     path = phase_output(ctx, output)
     if path.exists():
         model.load_state_dict(load_state(path)["model"])
+        barrier()
         return model
+    loader = train_loader(ctx, settings.batch_size, seed)
+    kept = {key: value for key, value in (extra or {}).items() if isinstance(value, list)}
+    if hasattr(after_step, "state_dict"):
+        kept["after_step"] = after_step
+    checkpoint = PhaseCheckpoint(
+        partial_path(path),
+        generator=getattr(loader.batch_sampler.sampler, "generator", None),
+        carried=kept | (carried or {}),
+    )
     losses = train(
         model,
-        train_loader(ctx, settings.batch_size, seed),
+        loader,
         epochs=settings.epochs,
         make_optimizer=instantiate(settings.optimizer),
         phase=phase,
@@ -144,14 +187,22 @@ def trained(
         progress=ctx.cfg.progress,
         after_step=after_step,
         objective=objective,
+        precision=settings.precision,
+        compile=settings.compile,
+        channels_last=settings.channels_last,
+        checkpoint=checkpoint,
     )
     save_state(path, {"model": model.state_dict(), "losses": losses} | (extra or {}))
+    checkpoint.discard()
+    barrier()
     return model
 
 
 def calibration_batches(ctx: RunContext, phase: str) -> list[CalibBatch]:
-    """``prune.calib_batches`` training batches (clips, labels), drawn from the phase's seed."""
-    loader = train_loader(ctx, ctx.cfg.train.batch_size, seed_phase(ctx.cfg.seed, phase))
+    """``prune.calib_batches`` training batches (clips, labels), drawn from the phase's seed;
+    whole on every rank under torchrun (a heuristic scores its share of each and all-reduces)."""
+    seed = seed_phase(ctx.cfg.seed, phase)
+    loader = train_loader(ctx, ctx.cfg.train.batch_size, seed, shard=False)
     batches: list[CalibBatch] = []
     for clips, labels, failed in loader:
         ctx.note_skipped(failed)

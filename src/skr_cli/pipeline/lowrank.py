@@ -10,6 +10,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from skr_cli.engine.distributed import is_main
 from skr_cli.engine.evaluate import latency_ms
 from skr_cli.lowrank import (
     ProximalStep,
@@ -91,7 +92,8 @@ def truncation(ctx: RunContext, model: nn.Module) -> dict[str, dict[str, Any]]:
         )
         title = f"lowrank.weight={settings.weight}, energy={settings.energy}"
         ranks = {name: layer["rank"] for name, layer in plan.items()}
-        plot_spectra(spectra, ranks, settings.energy, phase_output(ctx, "spectra.png"), title)
+        if is_main():  # under torchrun only rank 0 writes
+            plot_spectra(spectra, ranks, settings.energy, phase_output(ctx, "spectra.png"), title)
         return plan
 
     return resumed(ctx, "truncation.json", compute)

@@ -120,6 +120,7 @@ def relocate(
             after_step=after_step,
             extra={"relocation": history},  # filled while training, saved after it
             objective=objective,
+            carried={"proximal": proximal} if proximal is not None else None,
         )
     if objective is None:  # resumed: the phase's log was saved with its weights
         history = load_state(phase_output(ctx, output))["relocation"]

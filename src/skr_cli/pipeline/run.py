@@ -3,21 +3,17 @@
 
 from __future__ import annotations
 
-import os
+import json
 from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from skr_cli.engine.evaluate import latency_ms
-from skr_cli.models import WeightsError
 from skr_cli.pipeline.context import (
     RunContext,
-    UserError,
     build_context,
     check_run_dir,
     measure,
@@ -26,6 +22,7 @@ from skr_cli.pipeline.context import (
     timed,
     trained,
 )
+from skr_cli.pipeline.dense import pretrain
 from skr_cli.pipeline.lowrank import lowrank_step, truncate, truncation_enabled
 from skr_cli.pipeline.prune import build_heuristic, compare_heuristics, prune
 from skr_cli.pipeline.relocation import relocation_active, relocation_metrics
@@ -35,33 +32,6 @@ from skr_cli.pruning.layers import prunable_layers
 from skr_cli.pruning.plan import Plan
 from skr_cli.tracking.metrics import write_metrics
 from skr_cli.tracking.wandb_run import wandb_run
-
-
-def build_model(model_cfg: DictConfig) -> nn.Module:
-    """The network of ``cfg.model``, with ``model.weights`` loaded; a checkpoint that does not
-    fit becomes one line naming the keys."""
-    try:
-        return instantiate(model_cfg)
-    except InstantiationException as err:
-        if isinstance(err.__cause__, (WeightsError, FileNotFoundError)):
-            raise UserError(f"model.weights: {err.__cause__}") from err
-        raise
-
-
-def pretrain(ctx: RunContext) -> nn.Module:
-    """Builds the model and trains it on the task (or loads it from an earlier attempt)."""
-    seed = seed_phase(ctx.cfg.seed, "pretrain")
-    model = build_model(ctx.cfg.model)  # built after seeding: the init depends on the seed alone
-    step = lowrank_step(ctx, model, "pretrain")
-    return trained(
-        ctx,
-        model,
-        phase="pretrain",
-        settings=ctx.cfg.train,
-        seed=seed,
-        output="dense.pt",
-        after_step=step,
-    )
 
 
 def finetune(ctx: RunContext, model: nn.Module, plans: list[Plan]) -> nn.Module:
@@ -89,29 +59,50 @@ def finetune(ctx: RunContext, model: nn.Module, plans: list[Plan]) -> nn.Module:
     )
 
 
-def run(cfg: DictConfig, out_dir: Path, names: dict[str, str]) -> dict[str, Any]:
+def finished(cfg: DictConfig, out_dir: Path) -> dict[str, Any] | None:
+    """The metrics of a run of this config that already finished in ``out_dir``, else None
+    (a folder holding another config's run is refused)."""
+    check_run_dir(cfg, out_dir)
+    path = out_dir / "metrics.json"  # written last: it exists only once every phase finished
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def run(
+    cfg: DictConfig, out_dir: Path, names: dict[str, str], *, threads: int, group: str | None
+) -> dict[str, Any]:
     """Runs every phase and writes metrics.json (last, atomically); returns the metrics.
 
     Args:
         cfg: the composed config.
         out_dir: the run's output folder.
         names: the chosen option of each config group (``dataset``, ``model``, ``heuristic``).
+        threads: torch CPU threads for this run.
+        group: the wandb group that gathers the runs of a sweep (None for a single run).
     """
-    torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
+    torch.set_num_threads(threads)
     check_run_dir(cfg, out_dir)
     ctx = build_context(cfg, out_dir)
     heuristic = build_heuristic(cfg.heuristic)
     with wandb_run(
         mode=cfg.logger.mode,
         project=cfg.logger.project,
-        group=cfg.logger.group,
-        name=f"{names['heuristic']}-r{cfg.prune.ratio}-s{cfg.seed}",
-        tags=[f"heuristic={names['heuristic']}", f"dataset={names['dataset']}"],
+        group=group,
+        name=f"{names['heuristic']}-r{cfg.prune.ratio}-l{cfg.relocation.strength}-s{cfg.seed}",
+        tags=[
+            f"heuristic={names['heuristic']}",
+            f"ratio={cfg.prune.ratio}",
+            f"strength={cfg.relocation.strength}",
+            f"seed={cfg.seed}",
+            f"lowrank={cfg.lowrank.weight}",
+            f"dataset={names['dataset']}",
+            f"model={names['model']}",
+        ],
         config=OmegaConf.to_container(cfg, resolve=True),
         out_dir=out_dir,
+        timeout=cfg.logger.timeout,
     ) as tracker:
         ctx.tracker = tracker
-        dense = timed(ctx, "pretrain", pretrain, ctx)
+        dense, dense_cache = timed(ctx, "pretrain", pretrain, ctx)
         dense_eval = timed(ctx, "evaluate_dense", measure, ctx, dense, "dense")
         dense_macs = dense_eval["macs"]
         agreed = None  # several heuristics scored on the same dense model
@@ -136,6 +127,7 @@ def run(cfg: DictConfig, out_dir: Path, names: dict[str, str]) -> dict[str, Any]
             "relocation_strength": cfg.relocation.strength,
             "lowrank_weight": cfg.lowrank.weight,
             "seed": cfg.seed,
+            "group": group,
             "dataset": names["dataset"],
             "model": names["model"],
             "mac_convention": {
@@ -143,6 +135,9 @@ def run(cfg: DictConfig, out_dir: Path, names: dict[str, str]) -> dict[str, Any]
                 "unit": "MACs",
                 "description": MAC_CONVENTION,
             },
+            "finetune_epochs": cfg.finetune.epochs,
+            # the shared dense checkpoint: its key, whether this run loaded it from the cache
+            "dense_cache": dense_cache,
             "dense": dense_eval | {"latency_ms": latency["dense"]},
             "pruned": pruned_eval,
             "final": final_eval | {"latency_ms": latency["final"]},

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim import Optimizer
 
+from skr_cli.engine.train import READ_EVERY
 from skr_cli.relocation.penalty import Penalty
 from skr_cli.relocation.schedule import ramp
 
@@ -80,6 +81,8 @@ class Relocation:
     distillation: Distillation | None = None
     on_log: StepLog | None = None
     history: list[dict[str, float]] = field(default_factory=list)
+    # step logs whose tensors are still on the device: read back together by ``flush``
+    pending: list[dict[str, torch.Tensor | float]] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         if self.balance not in BALANCES:
@@ -96,11 +99,11 @@ class Relocation:
         step: int,
     ) -> torch.Tensor:
         task = F.cross_entropy(logits, labels)
-        log = {"task": task.item()}
+        log: dict[str, torch.Tensor | float] = {"task": task.detach()}
         objective = task
         if self.distillation is not None and self.distillation.weight > 0:
             distill = self.distillation(clips, logits)
-            log["distill"] = distill.item()
+            log["distill"] = distill.detach()
             objective = objective + self.distillation.weight * distill
         level = self.ramp.at(step)
         if self.decoupled:  # the parameter terms go to ``after_step``; logged in full
@@ -115,17 +118,32 @@ class Relocation:
         else:
             penalty = self.penalty()
             lam, loss = level, objective + level * penalty
-        log |= {"penalty": penalty.item(), "lambda": lam}
-        self.history.append(log)
-        if self.on_log is not None:
-            self.on_log(log)
+        log |= {"penalty": penalty.detach(), "lambda": lam}
+        self.pending.append(log)
+        if clips.device.type == "cpu" or len(self.pending) >= READ_EVERY:
+            self.flush()
         return loss
+
+    def flush(self) -> None:
+        """Moves the pending step logs into ``history`` (and ``on_log``), reading their tensors
+        back in one transfer: on an accelerator that happens every ``READ_EVERY`` steps and at
+        the phase's last step, not once per term and step."""
+        tensors = [v for log in self.pending for v in log.values() if isinstance(v, torch.Tensor)]
+        values = iter(torch.stack([t.double() for t in tensors]).tolist() if tensors else [])
+        for log in self.pending:
+            entry = {k: next(values) if isinstance(v, torch.Tensor) else v for k, v in log.items()}
+            self.history.append(entry)
+            if self.on_log is not None:
+                self.on_log(entry)
+        self.pending.clear()
 
     def after_step(self, step: int, optimizer: Optimizer) -> None:
         """The decoupled proximal step of the parameter terms, with the step's learning rate
         (called after the optimiser step, before the scheduler's); nothing when coupled."""
         if self.decoupled:
             self.penalty.prox(optimizer.param_groups[0]["lr"] * self.ramp.at(step))
+        if step >= self.ramp.total_steps:  # the phase's last step: nothing left pending
+            self.flush()
 
 
 def balanced(

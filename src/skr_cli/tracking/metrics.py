@@ -16,8 +16,13 @@ def write_metrics(path: Path, metrics: dict[str, Any]) -> None:
     write_json(path, metrics)
 
 
-def without_timings(metrics: Any) -> Any:
-    """A copy with wall-clock measurements removed, for comparing runs."""
-    if isinstance(metrics, dict):
-        return {k: without_timings(v) for k, v in metrics.items() if k not in TIMING_KEYS}
-    return metrics
+def comparable(metrics: Any) -> Any:
+    """A copy without what varies between identical runs, for comparing runs: wall-clock
+    measurements, and where the shared dense model lies and whether this attempt found it in the
+    cache (a resumed or later run finds it) — its key stays."""
+    if not isinstance(metrics, dict):
+        return metrics
+    kept = {k: comparable(v) for k, v in metrics.items() if k not in TIMING_KEYS}
+    if isinstance(kept.get("dense_cache"), dict):
+        kept["dense_cache"] = {"key": kept["dense_cache"].get("key")}
+    return kept

@@ -1,13 +1,22 @@
-"""Weights & Biases logging: offline by default (the run lands in the output folder)."""
+"""Weights & Biases logging: offline by default (the run lands in the output folder).
+
+Online mode never blocks a run longer than ``timeout`` seconds and never loses it: when
+``wandb.init`` fails (no network, an unreachable server, a bad or missing key) the run is logged
+offline into the output folder instead, with one warning line (upload it later with
+``wandb sync``).
+"""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import wandb
+
+from skr_cli.engine.distributed import is_main
 
 MODES = ("offline", "online", "disabled")
 
@@ -22,21 +31,40 @@ def wandb_run(
     tags: list[str],
     config: dict[str, Any],
     out_dir: Path,
+    timeout: float = 30.0,
 ) -> Iterator[Any]:
     """Starts a wandb run that is always finished, with a non-zero exit code on error.
 
     In offline mode the run is written under ``out_dir/wandb`` for a later ``wandb sync``.
+
+    Args:
+        mode: ``offline``, ``online`` or ``disabled``.
+        project: the wandb project.
+        group: the group gathering a sweep's runs, or None.
+        name: the run's display name.
+        tags: the run's tags.
+        config: the resolved config, as plain data.
+        out_dir: the run's output folder (wandb writes into ``out_dir/wandb``).
+        timeout: seconds ``wandb.init`` may take in online mode before the run goes offline.
     """
-    run = wandb.init(
-        mode=mode,
-        project=project,
-        group=group,
-        name=name,
-        tags=tags,
-        config=config,
-        dir=str(out_dir),
-        settings=wandb.Settings(console="off", quiet=True),
-    )
+    if not is_main():  # under torchrun only rank 0 logs
+        mode = "disabled"
+    options = dict(project=project, group=group, name=name, tags=tags, config=config)
+    options |= dict(dir=str(out_dir))
+    settings = wandb.Settings(console="off", quiet=True, init_timeout=timeout)
+    try:
+        run = wandb.init(mode=mode, settings=settings, **options)
+    except Exception as err:  # noqa: BLE001 - whatever stops wandb, the run goes on offline
+        if mode != "online":
+            raise
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        print(
+            f"skr-run: warning: wandb online failed ({reason}); logging offline into "
+            f"{out_dir / 'wandb'} (upload it later with `wandb sync`)",
+            file=sys.stderr,
+            flush=True,
+        )
+        run = wandb.init(mode="offline", settings=settings, **options)
     exit_code = 1
     try:
         yield run

@@ -1,0 +1,149 @@
+"""The dense model, trained once per seed and shared by every run that prunes it.
+
+Every heuristic, prune ratio and relocation setting of a seed prunes the *same* checkpoint (the
+paired design of a study): its key hashes everything that determines it — the data set, the model
+and its starting weights, the pretraining settings, the low-rank regulariser where it is active
+during pretraining, and the seed. The checkpoint lives in ``cache_dir/dense/<key>/`` and a file
+lock makes parallel jobs (joblib, Slurm array tasks on a shared file system) train it once: the
+first job trains it, the others wait and load it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from skr_cli.engine.checkpoint import write_json
+from skr_cli.engine.distributed import broadcast, is_main, main_only
+from skr_cli.models import WeightsError
+from skr_cli.pipeline.context import RunContext, UserError, phase_output, seed_phase, trained
+from skr_cli.pipeline.lowrank import lowrank_step
+
+# Bump when a change to the code alters what pretraining produces, so old checkpoints are not
+# reused by mistake.
+DENSE_VERSION = 1
+# Data-set keys that change how or where data is read, not what a model learns from it.
+NOT_DETERMINING = ("num_workers", "cache_decoded", "max_skip_fraction", "decoder", "cache_dir")
+
+
+def build_model(model_cfg: DictConfig) -> nn.Module:
+    """The network of ``cfg.model``, with ``model.weights`` loaded; a checkpoint that does not
+    fit becomes one line naming the keys."""
+    try:
+        return instantiate(model_cfg)
+    except InstantiationException as err:
+        if isinstance(err.__cause__, (WeightsError, FileNotFoundError)):
+            raise UserError(f"model.weights: {err.__cause__}") from err
+        raise
+
+
+def dense_recipe(cfg: DictConfig) -> dict[str, Any]:
+    """Everything that determines the dense model, as plain data (hashed into its key)."""
+    dataset = OmegaConf.to_container(cfg.dataset, resolve=True)
+    for key in NOT_DETERMINING:
+        dataset.pop(key, None)
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    if model.get("weights"):  # the file's content, wherever it lies
+        model["weights"] = _file_digest(Path(model["weights"]))
+    lowrank = cfg.lowrank
+    regularised = "pretrain" in lowrank.phases and (lowrank.weight > 0 or lowrank.group_weight > 0)
+    return {
+        "version": DENSE_VERSION,
+        "dataset": dataset,
+        "model": model,
+        "train": OmegaConf.to_container(cfg.train, resolve=True),
+        "lowrank": OmegaConf.to_container(lowrank, resolve=True) if regularised else None,
+        "seed": cfg.seed,
+    }
+
+
+def dense_key(cfg: DictConfig) -> str:
+    recipe = json.dumps(dense_recipe(cfg), sort_keys=True)
+    return hashlib.sha256(recipe.encode()).hexdigest()[:16]
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pretrain(ctx: RunContext) -> tuple[nn.Module, dict[str, Any]]:
+    """Builds the model and trains it on the task — or loads the shared checkpoint when a job
+    of the same seed already trained it.
+
+    Returns:
+        The dense model and its provenance for metrics.json: ``{"key", "cached", "path"}``, where
+        ``cached`` says the weights were loaded rather than trained by this run (``key`` is None
+        when ``dense_cache=false``).
+    """
+    cfg = ctx.cfg
+    seed = seed_phase(cfg.seed, "pretrain")
+    model = build_model(cfg.model)  # built after seeding: the init depends on the seed alone
+    step = lowrank_step(ctx, model, "pretrain")
+    if not cfg.dense_cache:
+        cached = phase_output(ctx, "dense.pt").exists()
+        model = trained(ctx, model, phase="pretrain", settings=cfg.train, seed=seed,
+                        output="dense.pt", after_step=step)
+        return model, {"key": None, "cached": cached, "path": "dense.pt"}
+
+    key = dense_key(cfg)
+    entry = Path(cfg.cache_dir).resolve() / "dense" / key  # absolute: not inside the run folder
+    path = entry / "dense.pt"
+    cached = broadcast(path.exists())  # under torchrun: rank 0's view, on every rank
+    if not cached:
+        entry.mkdir(parents=True, exist_ok=True)
+        lock = _WaitingLock(entry / "dense.lock", f"another job to train the dense model {key}")
+        with main_only(lock):  # under torchrun rank 0 holds it for every rank
+            cached = broadcast(path.exists())  # trained by another job while this one waited
+            if not cached:
+                print(f"pretrain: training the dense model {key} ({cfg.train.epochs} epochs)",
+                      flush=True)
+                write_json(entry / "recipe.json", dense_recipe(cfg))
+            model = trained(ctx, model, phase="pretrain", settings=cfg.train, seed=seed,
+                            output=path, after_step=step)
+    else:
+        model = trained(ctx, model, phase="pretrain", settings=cfg.train, seed=seed, output=path)
+    if is_main():
+        _link(path, phase_output(ctx, "dense.pt"))
+    return model, {"key": key, "cached": cached, "path": str(path)}
+
+
+class _WaitingLock:
+    """A file lock that says so when it has to wait for another process."""
+
+    def __init__(self, path: Path, holder: str) -> None:
+        self.lock, self.holder = FileLock(path), holder
+
+    def __enter__(self) -> None:
+        try:
+            self.lock.acquire(timeout=0)
+        except Timeout:
+            print(f"pretrain: waiting for {self.holder}", flush=True)
+            self.lock.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock.release()
+
+
+def _link(source: Path, target: Path) -> None:
+    """Puts the shared checkpoint into the run folder: a hard link (no copy), else a copy."""
+    if target.exists():
+        return
+    try:
+        os.link(source, target)
+    except OSError:  # another file system, or links not allowed
+        shutil.copyfile(source, target)
+

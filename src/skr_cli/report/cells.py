@@ -1,0 +1,359 @@
+"""Cells of a sweep: the runs that differ only by heuristic and seed, and their statistics.
+
+A cell is named by (dataset, model, prune ratio, relocation strength, low-rank weight) from
+metrics.json plus every other config key whose value differs between runs of the same dataset and
+model (``relocation.distill.weight``, ``finetune.epochs``, ...), so that no two settings are
+merged. Keys that never define a cell (the heuristic, the seed, logging, threads, ...) are dropped
+first. Within a cell, runs are indexed by (heuristic, seed).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from skr_cli.report.collect import Problem, Run
+from skr_cli.report.stats import (
+    Anova,
+    Ratio,
+    Spread,
+    Summary,
+    complete_table,
+    mean_or_none,
+    spread,
+    spread_ratio,
+    summarize,
+    two_way_anova,
+)
+
+# Config keys (and everything under them) that never define a cell.
+NOT_A_CELL = (
+    "heuristic",
+    "seed",
+    "logger",
+    "progress",
+    "threads",
+    "cache_dir",
+    "dataset.num_workers",
+    "eval.batch_size",
+    "eval.latency_runs",
+    "agreement",
+    "dense_cache",  # whether the dense model is shared through the cache: the same model
+    "required",  # keys an experiment insists on: a check, not a setting
+)
+# Config keys that metrics.json already names in the cell's first five fields.
+IN_METRICS = ("prune.ratio", "relocation.strength", "lowrank.weight")
+ABSENT = "<absent>"  # the value of a config key a run does not have (an older config)
+
+
+def defines_cell(key: str) -> bool:
+    """Whether a flattened config key may tell two cells apart."""
+    dropped = (*NOT_A_CELL, *IN_METRICS)
+    return not any(key == d or key.startswith(f"{d}.") for d in dropped)
+
+
+def format_value(value: Any) -> str:
+    """A config value as one would type it in an override: 0.5, 100, true, null, [a,b]."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value is None:
+        return "null"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, tuple):
+        return "[" + ",".join(format_value(v) for v in value) + "]"
+    return str(value)
+
+
+@dataclass(frozen=True)
+class CellKey:
+    """What a cell holds fixed; ``extras`` are the other config keys that vary, sorted."""
+
+    dataset: str
+    model: str
+    prune_ratio: float
+    relocation_strength: float
+    lowrank_weight: float
+    extras: tuple[tuple[str, Any], ...] = ()
+
+    def fields(self) -> list[tuple[str, Any]]:
+        """(override name, value) of every field, the extras last."""
+        return [
+            ("dataset", self.dataset),
+            ("model", self.model),
+            ("prune.ratio", self.prune_ratio),
+            ("relocation.strength", self.relocation_strength),
+            ("lowrank.weight", self.lowrank_weight),
+            *self.extras,
+        ]
+
+    @property
+    def label(self) -> str:
+        """``dataset=synthetic model=i3d_tiny prune.ratio=0.5 relocation.strength=0 ...``."""
+        return " ".join(f"{k}={format_value(v)}" for k, v in self.fields())
+
+    def without_relocation(self) -> tuple:
+        """The fields a cell shares with its baseline: all but the relocation settings."""
+        kept = [(k, v) for k, v in self.fields() if not k.startswith("relocation.")]
+        return tuple((k, repr(v)) for k, v in kept)
+
+    def relocation(self) -> dict[str, Any]:
+        """The relocation settings named in the key."""
+        return {k: v for k, v in self.fields() if k.startswith("relocation.")}
+
+    def sort_key(self) -> tuple:
+        """Cells of one setting together, prune ratios ascending, then relocation settings
+        (strength 0 first)."""
+        others = tuple((k, repr(v)) for k, v in self.extras if not k.startswith("relocation."))
+        relocation = tuple((k, repr(v)) for k, v in self.extras if k.startswith("relocation."))
+        return (
+            self.dataset,
+            self.model,
+            self.lowrank_weight,
+            others,
+            self.prune_ratio,
+            self.relocation_strength,
+            relocation,
+        )
+
+
+@dataclass
+class Cell:
+    """The runs of one cell, by (heuristic, seed)."""
+
+    key: CellKey
+    runs: dict[tuple[str, int], Run]
+    baseline_relocation: bool  # strength 0, no distillation, no compensation
+
+    @property
+    def heuristics(self) -> list[str]:
+        return sorted({h for h, _ in self.runs})
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted({s for _, s in self.runs})
+
+    def values(self, metric: str) -> dict[tuple[str, int], float]:
+        """(heuristic, seed) → a metrics value (dotted path) of the runs that have it."""
+        found = {hs: run.get(metric) for hs, run in self.runs.items()}
+        return {hs: float(v) for hs, v in found.items() if isinstance(v, int | float)}
+
+
+def group_cells(runs: Iterable[Run]) -> tuple[list[Cell], list[Problem]]:
+    """Groups finished runs into cells; a second run of a cell's (heuristic, seed) is listed.
+
+    Returns:
+        The cells sorted by setting then prune ratio, and the duplicate runs left out.
+    """
+    runs = sorted(runs, key=lambda r: str(r.path))
+    varying = varying_keys(runs)
+    cells: dict[CellKey, Cell] = {}
+    duplicates = []
+    for run in runs:
+        key = cell_key(run, varying)
+        cell = cells.setdefault(key, Cell(key, {}, is_baseline(run)))
+        slot = (run.heuristic, run.seed)
+        if slot in cell.runs:  # keep the first by path, name the second
+            detail = f"same cell, heuristic and seed as {cell.runs[slot].path}"
+            duplicates.append(Problem(run.path, "duplicate", detail))
+            continue
+        cell.runs[slot] = run
+    return sorted(cells.values(), key=lambda c: c.key.sort_key()), duplicates
+
+
+def varying_keys(runs: Sequence[Run]) -> list[str]:
+    """Config keys that may define a cell and differ between runs of one dataset and model.
+
+    A key that changes only with the dataset or the model (``dataset.root``) adds nothing to
+    the cell and is left out; a missing key counts as a value of its own.
+    """
+    families: dict[tuple[str, str], list[Run]] = defaultdict(list)
+    for run in runs:
+        families[(str(run.get("dataset")), str(run.get("model")))].append(run)
+    keys = {k for run in runs for k in run.config if defines_cell(k)}
+    varying = set()
+    for members in families.values():
+        for key in keys:
+            if len({repr(run.config.get(key, ABSENT)) for run in members}) > 1:
+                varying.add(key)
+    return sorted(varying)
+
+
+def cell_key(run: Run, varying: Sequence[str]) -> CellKey:
+    """The cell of one run."""
+    return CellKey(
+        dataset=str(run.get("dataset")),
+        model=str(run.get("model")),
+        prune_ratio=float(run.get("prune_ratio")),
+        relocation_strength=float(run.get("relocation_strength")),
+        lowrank_weight=float(run.get("lowrank_weight")),
+        extras=tuple((k, run.config.get(k, ABSENT)) for k in varying),
+    )
+
+
+def is_baseline(run: Run) -> bool:
+    """No relocation: strength 0, no distillation and no compensation."""
+    distill = run.config.get("relocation.distill.weight", 0) or 0
+    compensate = run.config.get("relocation.compensate", False)
+    return float(run.get("relocation_strength")) == 0 and distill == 0 and compensate is not True
+
+
+def baseline_of(cell: Cell, cells: Sequence[Cell]) -> Cell | None:
+    """The baseline cell with the same key but the relocation settings.
+
+    Among several (relocation keys that do nothing at baseline, such as ``relocation.epochs``,
+    may differ), the one that shares most relocation settings with ``cell``.
+    """
+    shared = cell.key.without_relocation()
+    candidates = [
+        c for c in cells if c.baseline_relocation and c.key.without_relocation() == shared
+    ]
+    if cell.baseline_relocation or not candidates:
+        return None
+    mine = cell.key.relocation()
+
+    def matches(other: Cell) -> int:
+        theirs = other.key.relocation()
+        return sum(repr(theirs.get(k)) == repr(v) for k, v in mine.items())
+
+    return max(candidates, key=matches)  # the first of the best: cells are sorted
+
+
+# --- statistics of a cell ---------------------------------------------------------------------
+
+# Per-heuristic means reported beside final top-1: output name → metrics.json path.
+MEANS = {
+    "video_top1": "final.video_top1",
+    "pruned_top1": "pruned.top1",
+    "pruned_top1_bn_recal": "pruned.top1_bn_recal",
+    "delta_loss_remove": "delta_loss_remove",
+    "params": "final.params",
+    "macs": "final.macs",
+    "latency_ms": "final.latency_ms",
+    "finetune_epochs": "finetune_epochs",
+}
+
+
+@dataclass
+class HeuristicStats:
+    """One heuristic in one cell: final top-1 over seeds, and means of the other metrics."""
+
+    heuristic: str
+    seeds: list[int]
+    top1: Summary
+    means: dict[str, float | None]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "heuristic": self.heuristic,
+            "seeds": self.seeds,
+            "n": self.top1.n,
+            "top1_mean": self.top1.mean,
+            "top1_std": self.top1.std,
+            **{f"{name}_mean": value for name, value in self.means.items()},
+        }
+
+
+@dataclass
+class CellStats:
+    """A cell's statistics: per heuristic, across heuristics, and against its baseline."""
+
+    cell: Cell
+    heuristics: list[HeuristicStats]
+    spread: Spread
+    anova: Anova
+    anova_seeds: list[int]
+    gaps: list[tuple[str, int]]  # (heuristic, seed) missing where another heuristic has it
+    baseline: CellKey | None = None
+    ratio: Ratio | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "cell": self.cell.key.label,
+            "key": {k: _plain(v) for k, v in self.cell.key.fields()},
+            "baseline_relocation": self.cell.baseline_relocation,
+            "heuristics": [h.as_dict() for h in self.heuristics],
+            "spread": vars(self.spread),
+            "anova": {**self.anova.as_dict(), "common_seeds": self.anova_seeds},
+            "gaps": [{"heuristic": h, "seed": s} for h, s in self.gaps],
+            "baseline": self.baseline.label if self.baseline else None,
+            "ratio": self.ratio.as_dict() if self.ratio else None,
+            "notes": self.notes,
+        }
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def cell_stats(cell: Cell) -> CellStats:
+    """Per-heuristic summaries, spread of their means, and the heuristic × seed ANOVA."""
+    top1 = cell.values("final.top1")
+    rows = []
+    for name in cell.heuristics:
+        seeds = sorted(s for h, s in cell.runs if h == name)
+        means = {
+            out: mean_or_none([cell.values(path).get((name, s)) for s in seeds])
+            for out, path in MEANS.items()
+        }
+        summary = summarize([top1[(name, s)] for s in seeds])
+        rows.append(HeuristicStats(name, seeds, summary, means))
+    anova_seeds, table = complete_table(top1, cell.heuristics)
+    gaps = [(h, s) for h in cell.heuristics for s in cell.seeds if (h, s) not in cell.runs]
+    return CellStats(
+        cell=cell,
+        heuristics=rows,
+        spread=spread([row.top1.mean for row in rows]),
+        anova=two_way_anova(table),
+        anova_seeds=anova_seeds,
+        gaps=gaps,
+    )
+
+
+def compare(stats: CellStats, base: CellStats, *, resamples: int, seed: int) -> Ratio:
+    """Spread ratio and mean difference of a relocation cell against its baseline cell.
+
+    Paired design: the heuristics both cells have, on the seeds both cells and all those
+    heuristics have (the bootstrap resamples these seeds, the same for both cells). The point
+    estimates use the same runs, so they equal the ratio of the cells' own spreads when no run
+    is missing; with no shared seed at all they fall back on each heuristic's mean over its own
+    seeds (and the intervals are n/a).
+    """
+    mine = {h.heuristic: h.top1.mean for h in stats.heuristics}
+    theirs = {h.heuristic: h.top1.mean for h in base.heuristics}
+    names = sorted(set(mine) & set(theirs))
+    top1, base_top1 = stats.cell.values("final.top1"), base.cell.values("final.top1")
+    both = {hs: v for hs, v in top1.items() if hs in base_top1}
+    seeds, relocated = complete_table(both, names)
+    baseline = complete_table({hs: base_top1[hs] for hs in both}, names)[1]
+    if seeds:
+        relocated_means, baseline_means = relocated.mean(axis=1), baseline.mean(axis=1)
+    else:
+        relocated_means, baseline_means = [mine[n] for n in names], [theirs[n] for n in names]
+    return spread_ratio(
+        list(relocated_means),
+        list(baseline_means),
+        relocated,
+        baseline,
+        resamples=resamples,
+        seed=seed,
+    )
+
+
+def analyze(cells: Sequence[Cell], *, resamples: int, seed: int) -> list[CellStats]:
+    """Statistics of every cell, and for relocation cells the comparison with their baseline."""
+    by_key = {cell.key: cell_stats(cell) for cell in cells}
+    for cell in cells:
+        stats = by_key[cell.key]
+        if cell.baseline_relocation:
+            continue
+        base = baseline_of(cell, cells)
+        if base is None:
+            stats.notes.append("no baseline cell (relocation off, otherwise the same settings)")
+            continue
+        stats.baseline = base.key
+        stats.ratio = compare(stats, by_key[base.key], resamples=resamples, seed=seed)
+    return [by_key[cell.key] for cell in cells]

@@ -1,0 +1,392 @@
+"""``skr-report`` on fabricated sweeps: exact statistics, files, gaps and errors.
+
+Runs are written by hand (metrics.json, .hydra/config.yaml, plan.json) with known numbers, so
+every statistic below is computed by hand; nothing is trained.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from skr_cli.report.cells import CellKey, analyze, baseline_of, group_cells
+from skr_cli.report.cli import main
+from skr_cli.report.collect import Run, collect
+from skr_cli.report.stats import complete_table, spread, spread_ratio, summarize, two_way_anova
+from skr_cli.report.tracking import sweep_group
+
+SEEDS = (0, 1, 2)
+# final top-1 by heuristic, seed; baseline means 62, 66, 42 and relocation means 67, 68, 64
+BASELINE = {"l1": (60, 62, 64), "taylor": (64, 65, 69), "random": (40, 44, 42)}
+RELOCATED = {"l1": (66, 67, 68), "taylor": (67, 69, 68), "random": (62, 66, 64)}
+# first-round scores of layer "a" (4 channels) and "b" (1 channel: τ undefined, left out)
+SCORES = {"l1": [1, 2, 3, 4], "taylor": [1, 2, 4, 3], "random": [4, 3, 2, 1]}
+
+
+def write_run(
+    root: Path,
+    heuristic: str,
+    seed: int,
+    top1: float | None,
+    *,
+    strength: float = 0.0,
+    distill: float = 0.0,
+    ratio: float = 0.5,
+    dense_key: bool = True,
+    dataset: str = "synthetic",
+) -> Path:
+    """One run directory as ``skr-run`` leaves it; ``top1=None``: it never wrote metrics.json."""
+    run = root / f"{dataset},{heuristic},strength={strength:g},ratio={ratio},seed={seed}"
+    if distill:
+        run = run.with_name(run.name + f",distill={distill:g}")
+    (run / ".hydra").mkdir(parents=True)
+    config = {
+        "seed": seed,
+        "threads": 1,
+        "dataset": {"root": f"data/{dataset}", "num_workers": seed},
+        "heuristic": {"_target_": f"skr_cli.heuristics.{heuristic}"},
+        "prune": {"ratio": ratio, "scope": "local"},
+        "relocation": {
+            "strength": strength,
+            "epochs": 1,
+            "distill": {"weight": distill},
+            "compensate": False,
+        },
+        "lowrank": {"weight": 0.0},
+        "finetune": {"epochs": 5},
+        "logger": {"mode": "disabled", "project": "skr", "group": None},
+    }
+    (run / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    (run / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([f"heuristic={heuristic}"]))
+    scores = SCORES[heuristic]
+    removed = sorted(np.argsort(scores)[: int(ratio * 4)].tolist())
+    plan = {
+        "a": {"channels": 4, "scores": scores, "removed": removed},
+        "b": {"channels": 1, "scores": [1.0], "removed": []},
+    }
+    (run / "plan.json").write_text(json.dumps({"heuristic": heuristic, "rounds": [plan]}))
+    if top1 is None:
+        (run / "cli.log").write_text("[INFO] - pretrain\n[ERROR] - finetune: loss is nan\n")
+        return run
+    metrics = {
+        "heuristic": heuristic,
+        "seed": seed,
+        "dataset": dataset,
+        "model": "i3d_tiny",
+        "prune_ratio": ratio,
+        "relocation_strength": strength,
+        "lowrank_weight": 0.0,
+        "pruned": {"top1": 10.0, "top1_bn_recal": top1 / 2, "params": 100, "macs": 1000},
+        "final": {
+            "top1": top1,
+            "video_top1": top1 + 1,
+            "params": 100,
+            "macs": 1000,
+            "latency_ms": 2.0,
+        },
+        "delta_loss_remove": 3.0 if strength == 0 else 0.01,
+        "finetune_epochs": 5 if strength == 0 and not distill else 4,
+    }
+    if dense_key:
+        metrics["dense_cache"] = {"key": f"dense{seed}", "cached": seed > 0, "path": "x"}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    return run
+
+
+def write_sweep(root: Path, *, skip: tuple[str, int] | None = None) -> Path:
+    """Baseline and relocation (strength 1) cells at ratio 0.5, three heuristics × three seeds;
+    ``skip``: that (heuristic, seed) of the relocation cell never finished."""
+    for table, strength in ((BASELINE, 0.0), (RELOCATED, 1.0)):
+        for heuristic, values in table.items():
+            for seed, top1 in zip(SEEDS, values, strict=True):
+                done = strength == 0 or skip != (heuristic, seed)
+                write_run(root, heuristic, seed, top1 if done else None, strength=strength)
+    return root
+
+
+# --- stats: hand-computed numbers -------------------------------------------------------------
+
+
+def test_summary_and_spread_use_ddof_1() -> None:
+    s = summarize([64, 65, 69])
+    assert (s.n, s.mean, s.std) == pytest.approx((3, 66.0, math.sqrt(7)))
+    assert summarize([5.0]).std is None and summarize([]).mean is None
+    s = spread([62, 66, 42])
+    assert (s.std, s.range, s.mean) == pytest.approx((math.sqrt(496 / 3), 24, 170 / 3))
+    assert spread([62]).std is None
+
+
+def baseline_table() -> np.ndarray:
+    return np.array([BASELINE[h] for h in ("l1", "taylor", "random")], dtype=float)
+
+
+def test_two_way_anova_separates_seed_noise() -> None:
+    a = two_way_anova(baseline_table())
+    # row means 62, 66, 42; column means 164/3, 57, 175/3; grand mean 170/3
+    assert a.ms_heuristic == pytest.approx(496)
+    assert a.ms_seed == pytest.approx(31 / 3)
+    assert a.ms_error == pytest.approx(7 / 3)  # residuals 0, ∓1/3, ∓4/3, ±5/3 over 4 df
+    assert a.f == pytest.approx(1488 / 7)
+    assert a.p == pytest.approx((7 / 751) ** 2)  # F(2, 4): P(F > x) = (1 + x/2)^-2
+    assert a.sd_heuristic == pytest.approx(math.sqrt(1481 / 9))
+    assert a.sd_seed == pytest.approx(math.sqrt(8 / 3))
+    assert a.sd_residual == pytest.approx(math.sqrt(7 / 3))
+
+
+def test_anova_is_undefined_with_one_seed_and_without_residual_noise() -> None:
+    one_seed = two_way_anova(np.array([[60.0], [70.0]]))
+    assert (one_seed.seeds, one_seed.f, one_seed.sd_heuristic) == (1, None, None)
+    additive = two_way_anova(np.array([[60.0, 62.0], [70.0, 72.0]]))  # no interaction at all
+    assert additive.ms_error == 0 and additive.f is None and additive.p is None
+    assert additive.sd_heuristic == pytest.approx(math.sqrt(100 / 2))
+
+
+def test_complete_table_keeps_the_seeds_every_heuristic_has() -> None:
+    values = {("a", 0): 1.0, ("a", 1): 2.0, ("a", 2): 3.0, ("b", 0): 4.0, ("b", 2): 5.0}
+    seeds, table = complete_table(values, ["a", "b"])
+    assert seeds == [0, 2]
+    assert table.tolist() == [[1.0, 3.0], [4.0, 5.0]]
+
+
+def test_spread_ratio_and_its_paired_bootstrap() -> None:
+    relocated = np.array([RELOCATED[h] for h in ("l1", "taylor", "random")], dtype=float)
+    baseline = baseline_table()
+    ratio = spread_ratio([67, 68, 64], [62, 66, 42], relocated, baseline, resamples=500, seed=3)
+    assert ratio.ratio == pytest.approx(math.sqrt(13 / 496))  # std 2.08 ÷ 12.86
+    assert ratio.mean_difference == pytest.approx(29 / 3)
+    assert ratio.low <= ratio.ratio <= ratio.high
+    assert ratio.difference_low <= 29 / 3 <= ratio.difference_high
+    again = spread_ratio([67, 68, 64], [62, 66, 42], relocated, baseline, resamples=500, seed=3)
+    assert (again.low, again.high) == (ratio.low, ratio.high)
+    one = spread_ratio([67, 68], [62, 66], relocated[:2, :1], baseline[:2, :1], resamples=9, seed=0)
+    assert one.ratio == pytest.approx(0.25) and one.low is None and one.high is None
+
+
+# --- cells ------------------------------------------------------------------------------------
+
+
+def test_runs_group_into_cells_with_their_baseline(tmp_path: Path) -> None:
+    write_sweep(tmp_path)
+    write_run(tmp_path, "l1", 0, 70.0, strength=1.0, distill=1.0)
+    cells, duplicates = group_cells(collect([tmp_path]).runs)
+    assert not duplicates
+    labels = [c.key.label for c in cells]
+    assert labels == [  # distillation is a setting of its own, not merged into strength=1
+        "dataset=synthetic model=i3d_tiny prune.ratio=0.5 relocation.strength=0 "
+        "lowrank.weight=0 relocation.distill.weight=0",
+        "dataset=synthetic model=i3d_tiny prune.ratio=0.5 relocation.strength=1 "
+        "lowrank.weight=0 relocation.distill.weight=0",
+        "dataset=synthetic model=i3d_tiny prune.ratio=0.5 relocation.strength=1 "
+        "lowrank.weight=0 relocation.distill.weight=1",
+    ]
+    assert len(cells[0].runs) == 9 and sorted(cells[0].runs)[0] == ("l1", 0)
+    assert baseline_of(cells[1], cells) is cells[0]
+    assert baseline_of(cells[2], cells) is cells[0]
+    assert baseline_of(cells[0], cells) is None
+
+
+def test_cell_statistics_and_ratio_against_the_baseline(tmp_path: Path) -> None:
+    cells, _ = group_cells(collect([write_sweep(tmp_path)]).runs)
+    base, relocated = analyze(cells, resamples=300, seed=0)
+    taylor = base.heuristics[2]
+    assert (taylor.heuristic, taylor.seeds) == ("taylor", [0, 1, 2])
+    assert (taylor.top1.mean, taylor.top1.std) == pytest.approx((66, math.sqrt(7)))
+    assert taylor.means["video_top1"] == pytest.approx(67)
+    assert taylor.means["pruned_top1_bn_recal"] == pytest.approx(33)
+    assert base.spread.range == pytest.approx(24)
+    assert base.anova.f == pytest.approx(1488 / 7)
+    assert base.ratio is None and relocated.baseline == base.cell.key
+    assert relocated.ratio.ratio == pytest.approx(math.sqrt(13 / 496))
+    assert relocated.ratio.seeds == 3
+    assert relocated.ratio.low <= relocated.ratio.ratio <= relocated.ratio.high
+
+
+def test_keys_that_change_with_the_dataset_or_never_define_a_cell_do_not_split(
+    tmp_path: Path,
+) -> None:
+    # dataset.root differs only between data sets, dataset.num_workers (= seed) never counts
+    for dataset in ("synthetic", "ucf101"):
+        for seed in (0, 1):
+            write_run(tmp_path, "l1", seed, 50.0, dataset=dataset)
+    cells, _ = group_cells(collect([tmp_path]).runs)
+    assert [c.key for c in cells] == [
+        CellKey("synthetic", "i3d_tiny", 0.5, 0.0, 0.0),
+        CellKey("ucf101", "i3d_tiny", 0.5, 0.0, 0.0),
+    ]
+    assert all(c.seeds == [0, 1] for c in cells)
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_report_files_hold_the_numbers(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    sweep = write_sweep(tmp_path / "sweep")
+    main([str(sweep), "--bootstrap", "200", "--seed", "1"])
+    printed = capsys.readouterr().out
+    assert "12.86" in printed and "0.16" in printed  # baseline spread, ratio
+    for name in (
+        "report.md",
+        "report.csv",
+        "report.json",
+        "accuracy_vs_ratio.png",
+        "spread.png",
+        "agreement.png",
+    ):
+        assert (sweep / name).stat().st_size > 0, name
+    md = (sweep / "report.md").read_text()
+    assert "66.00 ± 2.65" in md and "σ_H 12.83" in md and "p = 8.69e-05" in md
+    assert "spread ratio 0.16" in md and "+9.67" in md and "(agreement.png)" in md
+    rows = read_csv(sweep / "report.csv")
+    assert len(rows) == 2 * (3 + 1)
+    cell = next(r for r in rows if r["heuristic"] == "ALL" and r["relocation_strength"] == "1.0")
+    assert cell["level"] == "cell" and cell["baseline"] == "C1"
+    assert float(cell["spread_ratio"]) == pytest.approx(math.sqrt(13 / 496))
+    l1 = next(r for r in rows if r["heuristic"] == "l1" and r["relocation_strength"] == "0.0")
+    assert float(l1["top1_mean"]) == 62 and float(l1["top1_std"]) == 2
+    data = json.loads((sweep / "report.json").read_text())
+    assert data["cells"][0]["anova"]["ms_error"] == pytest.approx(7 / 3)
+
+
+def test_agreement_from_the_saved_plans(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path)
+    main([str(sweep), "--bootstrap", "10"])
+    agreement = json.loads((sweep / "report.json").read_text())["agreement"]
+    assert agreement["heuristics"] == ["l1", "random", "taylor"]
+    tau = agreement["kendall_tau"]
+    # layer a only (b has one channel): l1~taylor one swapped pair of 6, random reversed
+    assert tau["mean"][0][2] == pytest.approx(2 / 3) and tau["mean"][0][1] == pytest.approx(-1)
+    assert tau["mean"][1][2] == pytest.approx(-2 / 3)
+    assert tau["dense_models"][0][2] == 3  # one per seed: baseline and relocation share it
+    overlap = agreement["jaccard"]["prune.ratio=0.5"]["mean"]
+    # both layers averaged: a {0,1} vs {0,1} or {2,3}; b nothing removed (1.0)
+    assert overlap[0][2] == pytest.approx(1.0) and overlap[0][1] == pytest.approx(0.5)
+
+
+def test_agreement_without_dense_cache_pairs_runs_by_seed(tmp_path: Path) -> None:
+    for heuristic in ("l1", "taylor"):
+        for seed in (0, 1):
+            write_run(tmp_path, heuristic, seed, 50.0 + seed, dense_key=False)
+    write_run(tmp_path, "random", 5, 40.0, dense_key=False)  # no other heuristic has seed 5
+    main([str(tmp_path), "--bootstrap", "10"])
+    agreement = json.loads((tmp_path / "report.json").read_text())["agreement"]
+    assert agreement["heuristics"] == ["l1", "random", "taylor"]
+    assert agreement["kendall_tau"]["dense_models"][0][2] == 2
+    assert agreement["kendall_tau"]["mean"][0][1] is None  # l1 and random share no dense model
+
+
+def test_partial_sweep_lists_unfinished_runs_and_gaps(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path / "sweep", skip=("taylor", 2))
+    (write_run(tmp_path / "sweep", "l1", 7, 1.0, ratio=0.3) / "metrics.json").write_text('{"he')
+    text = write_run(tmp_path / "sweep", "l1", 8, 1.0, ratio=0.3) / "metrics.json"
+    text.write_text(text.read_text().replace('"seed": 8', '"seed": "eight"'))
+    main([str(sweep), "--bootstrap", "50"])
+    data = json.loads((sweep / "report.json").read_text())
+    kinds = sorted((p["kind"], p["detail"][:20]) for p in data["problems"])
+    assert kinds == [
+        ("corrupt", "metrics.json: Unterm"),  # "Unterminated string"
+        ("corrupt", "metrics.json: seed n"),
+        ("unfinished", "[heuristic=taylor] c"),
+    ]
+    unfinished = next(p for p in data["problems"] if p["kind"] == "unfinished")
+    assert "cli.log: [ERROR] - finetune: loss is nan" in unfinished["detail"]
+    assert data["gaps"] == [{"cell": "C2", "heuristic": "taylor", "seed": 2}]
+    relocated = data["cells"][1]
+    assert relocated["anova"]["common_seeds"] == [0, 1]
+    assert relocated["ratio"]["seeds"] == 2
+    md = (sweep / "report.md").read_text()
+    assert "| C2 | taylor | 2 |" in md and "loss is nan" in md
+
+
+def test_a_single_seed_gives_n_a_not_a_crash(tmp_path: Path) -> None:
+    for heuristic, top1 in (("l1", 60.0), ("taylor", 64.0)):
+        write_run(tmp_path, heuristic, 0, top1)
+        write_run(tmp_path, heuristic, 0, top1 + 5, strength=1.0)
+    main([str(tmp_path), "--bootstrap", "10"])
+    cells = json.loads((tmp_path / "report.json").read_text())["cells"]
+    assert cells[0]["anova"]["f"] is None
+    assert cells[1]["ratio"]["ratio"] == pytest.approx(1.0) and cells[1]["ratio"]["low"] is None
+    assert "seed noise removed: n/a" in (tmp_path / "report.md").read_text()
+
+
+def test_a_missing_path_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "skr-report"
+    missing = tmp_path / "missing"
+    result = subprocess.run(
+        [str(script), str(missing)], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"skr-report: error: {missing}: no such file or directory"
+    ]
+
+
+def test_a_folder_without_runs_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    (tmp_path / "empty" / "sub").mkdir(parents=True)
+    with pytest.raises(SystemExit) as stop:
+        main([str(tmp_path / "empty")])
+    assert stop.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        f"skr-report: error: {tmp_path / 'empty'}: holds no runs "
+        "(no metrics.json or .hydra/config.yaml)"
+    ]
+    assert not list((tmp_path / "empty").rglob("report.*"))
+
+
+def test_bad_options_are_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    sweep = write_sweep(tmp_path)
+    for argv in ([str(sweep), "--bootstrap", "0"], [str(sweep), "--wandb-mode", "loud"]):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == 2
+        lines = capsys.readouterr().err.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("skr-report: error: ")
+
+
+def test_wandb_offline_writes_a_run_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    monkeypatch.delenv("WANDB_MODE", raising=False)  # the test session disables wandb
+    sweep = write_sweep(tmp_path / "sweep")
+    main([str(sweep), "--out", str(tmp_path / "out"), "--wandb", "--bootstrap", "10"])
+    runs = list((tmp_path / "out" / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1 and any(runs[0].rglob("*.wandb"))
+    images = sorted(p.name.split("_0_")[0] for p in runs[0].rglob("media/images/*.png"))
+    assert images == ["accuracy_vs_ratio", "agreement", "spread"]
+    assert any(runs[0].rglob("media/table/*.json"))
+    assert "wandb (offline)" in capsys.readouterr().out
+
+
+def test_wandb_group_is_the_sweeps_logger_group_or_its_folder(tmp_path: Path) -> None:
+    write_sweep(tmp_path / "quickstart")
+    runs = collect([tmp_path / "quickstart"]).runs
+    assert sweep_group(runs) == "quickstart"  # logger.group is null
+    named = [Run(r.path, r.metrics, {**r.config, "logger.group": "skr-sweep"}) for r in runs]
+    assert sweep_group(named) == "skr-sweep"
+
+
+def test_a_run_found_twice_is_listed_as_duplicate_and_counted_once(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path / "sweep")
+    first = next(p for p in sorted(sweep.iterdir()) if p.is_dir())
+    shutil.copytree(first, tmp_path / "sweep" / "rerun" / first.name)
+    main([str(sweep), "--bootstrap", "10"])
+    data = json.loads((sweep / "report.json").read_text())
+    assert [p["kind"] for p in data["problems"]] == ["duplicate"]
+    assert [len(c["runs"]) for c in data["cells"]] == [9, 9]
+    assert data["cells"][0]["spread"]["range"] == pytest.approx(24)

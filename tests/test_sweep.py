@@ -1,0 +1,156 @@
+"""Sweeps: the shared dense model, launchers, rerunning a sweep, experiments."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from skr_cli.cli import job_threads, sweep_group
+from skr_cli.pipeline.dense import dense_key
+from skr_cli.tracking.metrics import comparable as without_volatile
+
+SKR_RUN = str(Path(sys.executable).parent / "skr-run")
+
+
+def sweep(tmp_path: Path, *overrides: str, cache: Path) -> subprocess.CompletedProcess:
+    """``skr-run -m`` with its sweep in ``tmp_path / "sweep"`` and its own cache."""
+    env = os.environ | {"SKR_CACHE_DIR": str(cache)}
+    args = [SKR_RUN, "-m", f"hydra.sweep.dir={tmp_path / 'sweep'}", *overrides]
+    return subprocess.run(args, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+
+
+def runs_of(sweep_dir: Path) -> dict[str, dict]:
+    """Job folder name → its metrics.json."""
+    return {p.parent.name: json.loads(p.read_text()) for p in sweep_dir.glob("*/metrics.json")}
+
+
+@pytest.mark.slow
+def test_submitit_sweep_shares_the_dense_model_and_a_rerun_trains_nothing(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    overrides = (
+        "debug=smoke",
+        "logger.mode=offline",
+        "heuristic=l1,random",
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=10",
+    )
+    result = sweep(tmp_path, *overrides, cache=cache)
+    assert result.returncode == 0, result.stderr[-2000:]
+    runs = runs_of(tmp_path / "sweep")
+    assert sorted(runs) == ["debug=smoke,heuristic=l1", "debug=smoke,heuristic=random"]
+    # both jobs ran at once: one trained the dense model, the other waited for it and loaded it
+    provenance = [run["dense_cache"] for run in runs.values()]
+    assert sorted(p["cached"] for p in provenance) == [False, True]
+    assert len({p["key"] for p in provenance}) == 1
+    dense = Path(provenance[0]["path"])
+    assert dense.parent == cache / "dense" / provenance[0]["key"]
+    for name in runs:  # the shared checkpoint is in each run folder too
+        assert (tmp_path / "sweep" / name / "dense.pt").stat().st_size == dense.stat().st_size
+    assert {run["group"] for run in runs.values()} == {"sweep"}
+    # wandb: one offline run per job, in the sweep's group, tagged with the heuristic
+    for name, run in runs.items():
+        (log,) = (tmp_path / "sweep" / name / "wandb").glob("offline-run-*/run-*.wandb")
+        data = log.read_bytes()
+        assert f"heuristic={run['heuristic']}".encode() in data and b"sweep" in data
+
+    # kill one run during fine-tuning (its outputs from then on are gone), then rerun the sweep
+    unfinished = tmp_path / "sweep" / "debug=smoke,heuristic=random"
+    for output in ("metrics.json", "final.pt", "eval_final.json"):
+        (unfinished / output).unlink()
+    finished = tmp_path / "sweep" / "debug=smoke,heuristic=l1" / "metrics.json"
+    stamps = {finished: finished.stat().st_mtime_ns, dense: dense.stat().st_mtime_ns}
+    result = sweep(tmp_path, *overrides, cache=cache)
+    assert result.returncode == 0, result.stderr[-2000:]
+    again = runs_of(tmp_path / "sweep")
+    assert {path: path.stat().st_mtime_ns for path in stamps} == stamps  # nothing retrained
+    for name in runs:
+        assert without_volatile(again[name]) == without_volatile(runs[name])
+
+
+@pytest.mark.slow
+def test_rerunning_a_sweep_skips_finished_runs(tmp_path: Path) -> None:
+    overrides = ("debug=smoke", "logger.mode=disabled", "prune.ratio=0.3,0.5")
+    assert sweep(tmp_path, *overrides, cache=tmp_path / "cache").returncode == 0
+    result = sweep(tmp_path, *overrides, cache=tmp_path / "cache")
+    assert result.returncode == 0
+    assert result.stdout.count("holds a finished run of this config; nothing to do") == 2
+    assert "pretrain" not in result.stdout
+
+
+def test_dense_key_covers_what_determines_the_dense_model(make_cfg) -> None:
+    base = dense_key(make_cfg("debug=smoke"))
+    same = [
+        "heuristic=taylor",
+        "prune.ratio=0.3",
+        "relocation.strength=100",
+        "finetune.epochs=3",
+        "dataset.num_workers=2",
+        "lowrank.weight=0.1 lowrank.phases=[finetune]",  # not active while pretraining
+    ]
+    for overrides in same:
+        assert dense_key(make_cfg("debug=smoke", *overrides.split())) == base, overrides
+    other = [
+        "seed=1",
+        "train.epochs=2",
+        "train.optimizer.lr=0.01",
+        "model.width=0.125",
+        "dataset.frames=4",
+        "lowrank.weight=0.1",
+        "model=r3d_18",
+    ]
+    keys = {dense_key(make_cfg("debug=smoke", *overrides.split())) for overrides in other}
+    assert base not in keys and len(keys) == len(other)
+
+
+def test_joblib_jobs_divide_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    joblib = "hydra_plugins.hydra_joblib_launcher.joblib_launcher.JoblibLauncher"
+    basic = OmegaConf.create({"_target_": "hydra._internal.core_plugins.basic_launcher.X"})
+    assert job_threads(basic) == 8
+    assert job_threads(OmegaConf.create({"_target_": joblib, "n_jobs": 2})) == 4
+    assert job_threads(OmegaConf.create({"_target_": joblib, "n_jobs": -1})) == 1
+    assert job_threads(OmegaConf.create({"_target_": joblib, "n_jobs": -5})) == 2
+    assert job_threads(OmegaConf.create({"_target_": joblib, "n_jobs": 16})) == 1
+
+
+def test_sweep_group_names_the_sweep() -> None:
+    assert sweep_group("multirun/quickstart") == "quickstart"
+    assert sweep_group("multirun/2026-11-22/10-11-12") == "2026-11-22_10-11-12"
+
+
+def test_experiments_define_their_sweep(tmp_path: Path) -> None:
+    from hydra import compose, initialize_config_dir
+
+    from skr_cli.configs import config_dir
+
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        cfg = compose("config", overrides=["experiment=quickstart"], return_hydra_config=True)
+    assert cfg.hydra.sweep.dir == "multirun/quickstart"
+    assert "joblib" in cfg.hydra.launcher._target_.lower()
+    params = cfg.hydra.sweeper.params
+    assert params.heuristic.split(",") == ["l1", "taylor", "apoz", "random"]
+    assert params["relocation.strength"].split(",") == ["0", "100"]
+
+
+def test_a_required_value_left_unset_is_one_line(skr_run) -> None:
+    result = skr_run("experiment=ucf101_i3d", "logger.mode=disabled")
+    assert result.returncode == 2
+    expected = "model.weights is required by this experiment: set it, e.g. model.weights=..."
+    assert result.stderr.strip().splitlines() == [f"skr-run: error: {expected}"]
+
+
+@pytest.mark.slow
+def test_a_failing_job_does_not_stop_the_sweep(tmp_path: Path) -> None:
+    overrides = ("debug=smoke", "logger.mode=disabled", "prune.ratio=1.5,0.5")
+    result = sweep(tmp_path, *overrides, cache=tmp_path / "cache")
+    assert result.returncode == 1
+    assert list(runs_of(tmp_path / "sweep")) == ["debug=smoke,prune.ratio=0.5"]  # ran after it
+    line = "skr-run: error: prune.ratio=1.5 is not allowed: a number in [0, 1)"
+    assert line in result.stderr.splitlines()
+    assert "Traceback" not in result.stderr
