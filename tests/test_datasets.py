@@ -354,7 +354,7 @@ def test_too_many_bad_files_stop_the_run_naming_them(trees, make_cfg, tmp_path) 
     source = instantiate(cfg.dataset)
     source.prepare()
     train, test = source.clips("train", train=True), source.clips("test", train=False)
-    ctx = RunContext(cfg, tmp_path, train, test, torch.zeros(1))
+    ctx = RunContext(cfg, tmp_path, train, test, torch.zeros(1), torch.device("cpu"))
     corrupt, empty = (str(root / fx.ucf_name("YoYo", 5, clip)) for clip in (1, 2))
     ctx.note_skipped([corrupt])  # 1 of 8 train videos: within 20 %
     with pytest.raises(UserError, match=r"2 of 8 train videos cannot be decoded, more than "):

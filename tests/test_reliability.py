@@ -15,6 +15,7 @@ import resource
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -399,9 +400,16 @@ def bad_inputs(tmp: Path) -> list[tuple[list[str], str]]:
 
 @pytest.mark.slow
 def test_every_bad_input_prints_its_one_line(tmp_path: Path) -> None:
-    for number, (overrides, expected) in enumerate(bad_inputs(tmp_path)):
+    cases = bad_inputs(tmp_path)
+
+    def attempt(number: int) -> subprocess.CompletedProcess:
+        overrides = cases[number][0]
+        return skr_run(tmp_path / f"run{number}", *SMOKE, *overrides, cache=tmp_path / "cache")
+
+    with ThreadPoolExecutor(max_workers=4) as pool:  # independent processes: start-up dominates
+        results = list(pool.map(attempt, range(len(cases))))
+    for number, ((overrides, expected), result) in enumerate(zip(cases, results, strict=True)):
         run_dir = tmp_path / f"run{number}"
-        result = skr_run(run_dir, *SMOKE, *overrides, cache=tmp_path / "cache")
         assert result.returncode == 2, (overrides, result.stderr)
         assert result.stderr.strip().splitlines() == [f"skr-run: error: {expected}"], overrides
         assert not (run_dir / "run_key.json").exists()  # stopped before any work

@@ -45,11 +45,11 @@ def tiny_batches(count: int = 4, batch: int = 4) -> list:
     ]
 
 
-def run_train(model: nn.Module, batches: list, **options) -> list[float]:
+def run_train(model: nn.Module, batches: list, epochs: int = 2, **options) -> list[float]:
     return train(
         model,
         batches,
-        epochs=2,
+        epochs=epochs,
         make_optimizer=lambda params: torch.optim.SGD(params, lr=0.1),
         phase="pretrain",
         on_skipped=lambda paths: None,
@@ -110,16 +110,7 @@ def test_epoch_losses_are_the_clip_weighted_means() -> None:
         seen.append((loss.item(), len(labels)))
         return loss
 
-    losses = train(
-        model,
-        batches,
-        epochs=1,
-        make_optimizer=lambda params: torch.optim.SGD(params, lr=0.1),
-        phase="pretrain",
-        on_skipped=lambda paths: None,
-        progress=False,
-        objective=objective,
-    )
+    losses = run_train(model, batches, epochs=1, objective=objective)
     expected = sum(loss * n for loss, n in seen) / sum(n for _, n in seen)
     assert losses == [pytest.approx(expected, rel=1e-12)]
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from omegaconf import OmegaConf
 
 from skr_cli.cli import job_threads, sweep_group
@@ -154,3 +155,21 @@ def test_a_failing_job_does_not_stop_the_sweep(tmp_path: Path) -> None:
     line = "skr-run: error: prune.ratio=1.5 is not allowed: a number in [0, 1)"
     assert line in result.stderr.splitlines()
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("device", ["tpu", "cuda:x", "cuda:99"])
+def test_a_device_that_is_not_there_is_one_line(skr_run, device: str) -> None:
+    result = skr_run("debug=smoke", "logger.mode=disabled", f"device={device}")
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"skr-run: error: device={device} is not allowed: auto | cpu | cuda")
+
+
+def test_device_cpu_runs_on_the_cpu(make_cfg, tmp_path: Path) -> None:
+    from skr_cli.pipeline.context import build_context, run_device
+
+    assert run_device("cpu") == torch.device("cpu")
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert run_device("auto").type == expected
+    ctx = build_context(make_cfg("debug=smoke", "device=cpu"), tmp_path)
+    assert ctx.device == torch.device("cpu") and ctx.example.device == ctx.device

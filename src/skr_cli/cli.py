@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 import hydra
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -70,6 +71,7 @@ def validate(cfg: DictConfig) -> None:
             value = OmegaConf.select(cfg, key)
             _check(_is_int(value) and value >= lowest, key, value, f"an integer >= {lowest}")
     _check(_is_int(cfg.seed), "seed", cfg.seed, "an integer")
+    validate_device(cfg.device)
     processes = world_size()  # under torchrun every rank takes an equal share of each batch
     for key in ("train.batch_size", "finetune.batch_size") if processes > 1 else ():
         value = OmegaConf.select(cfg, key)
@@ -89,6 +91,18 @@ def validate(cfg: DictConfig) -> None:
     validate_relocation(cfg)
     validate_dataset(cfg.dataset)
     validate_model(cfg.model)
+
+
+def validate_device(device: object) -> None:
+    """``device``: auto, cpu, or a CUDA device that this machine has."""
+    allowed = "auto | cpu | cuda | cuda:N"
+    ok = isinstance(device, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?", device) is not None
+    _check(ok, "device", device, allowed)
+    if device.startswith("cuda"):
+        count = torch.cuda.device_count()
+        index = int(device.partition(":")[2] or 0)
+        found = f"{count} CUDA device(s) found" if count else "no CUDA device found"
+        _check(index < count, "device", device, f"{allowed}; {found}")
 
 
 def validate_agreement(settings: DictConfig) -> None:

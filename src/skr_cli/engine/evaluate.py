@@ -83,14 +83,20 @@ def latency_ms(
     ``clock`` may be ``time.process_time`` to count CPU time instead of wall time (steadier on
     a shared machine; with one torch thread it is the work of one forward pass).
     """
-    for model in models.values():
-        model.eval()
-        for _ in range(3):  # warm-up: allocator, kernel selection
-            model(clip)
+    cuda = clip.device.type == "cuda"  # kernels run asynchronously: wait for them to finish
     times: dict[str, list[float]] = {name: [] for name in models}
-    for _ in range(runs):
-        for name, model in models.items():
-            start = clock()
-            model(clip)
-            times[name].append(1000.0 * (clock() - start))
+    with torch.no_grad():
+        for model in models.values():
+            model.eval()
+            for _ in range(3):  # warm-up: allocator, kernel selection
+                model(clip)
+        for _ in range(runs):
+            for name, model in models.items():
+                if cuda:
+                    torch.cuda.synchronize(clip.device)
+                start = clock()
+                model(clip)
+                if cuda:
+                    torch.cuda.synchronize(clip.device)
+                times[name].append(1000.0 * (clock() - start))
     return {name: statistics.median(values) for name, values in times.items()}

@@ -49,6 +49,7 @@ class RunContext:
     train_set: VideoClips
     test_set: VideoClips
     example: torch.Tensor  # (1, C, T, H, W): traces the graph, counts MACs, times latency
+    device: torch.device  # where the model and its batches live (``device``)
     skipped: set[str] = field(default_factory=set)
     timings: dict[str, float] = field(default_factory=dict)
     tracker: Any = None  # the wandb run, set once it is started: ``ctx.tracker.log({...})``
@@ -207,7 +208,7 @@ def calibration_batches(ctx: RunContext, phase: str) -> list[CalibBatch]:
     for clips, labels, failed in loader:
         ctx.note_skipped(failed)
         if len(labels):
-            batches.append((clips, labels))
+            batches.append((clips.to(ctx.device), labels.to(ctx.device)))
         if len(batches) == ctx.cfg.prune.calib_batches:
             break
     return batches
@@ -255,8 +256,17 @@ def build_context(cfg: DictConfig, out_dir: Path) -> RunContext:
     for split, dataset in (("train", train_set), ("test", test_set)):
         if len(dataset) == 0:
             raise UserError(f"dataset: the {split} split lists no video (see dataset.splits)")
+    device = run_device(cfg.device)
     example = torch.zeros(1, 3, cfg.dataset.frames, cfg.dataset.size, cfg.dataset.size)
-    return RunContext(cfg, out_dir, train_set, test_set, example)
+    return RunContext(cfg, out_dir, train_set, test_set, example.to(device), device)
+
+
+def run_device(name: str) -> torch.device:
+    """The ``device`` setting as a torch device: ``auto`` is the current CUDA device where there
+    is one (under torchrun, the rank's own), else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
 
 
 def check_run_dir(cfg: DictConfig, out_dir: Path) -> None:

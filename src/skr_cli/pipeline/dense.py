@@ -91,7 +91,8 @@ def pretrain(ctx: RunContext) -> tuple[nn.Module, dict[str, Any]]:
     """
     cfg = ctx.cfg
     seed = seed_phase(cfg.seed, "pretrain")
-    model = build_model(cfg.model)  # built after seeding: the init depends on the seed alone
+    # built after seeding (the init depends on the seed alone), then moved to the run's device
+    model = build_model(cfg.model).to(ctx.device)
     step = lowrank_step(ctx, model, "pretrain")
     if not cfg.dense_cache:
         cached = phase_output(ctx, "dense.pt").exists()
