@@ -15,7 +15,7 @@ from skr_cli.data import video
 from skr_cli.data.clips import SeededSampler, VideoClips, collate_clips, frame_indices
 from skr_cli.data.hmdb51 import hmdb51_samples
 from skr_cli.data.kinetics import kinetics_samples
-from skr_cli.data.sources import Hmdb51Source, KineticsSource, Ucf101Source
+from skr_cli.data.sources import Hmdb51Source, KineticsSource, Ucf101Source, held_out
 from skr_cli.data.transforms import eval_transform, train_transform
 from skr_cli.data.ucf101 import ucf101_samples
 from skr_cli.data.video import VideoDecodeError, VideoInfo, decode_all, read_frames
@@ -360,3 +360,45 @@ def test_too_many_bad_files_stop_the_run_naming_them(trees, make_cfg, tmp_path) 
     with pytest.raises(UserError, match=r"2 of 8 train videos cannot be decoded, more than "):
         ctx.note_skipped([empty, corrupt])
     assert ctx.skipped == {corrupt, empty}
+
+
+def test_held_out_takes_whole_groups_with_a_fixed_draw() -> None:
+    paths = [
+        Path(f"UCF-101/{c}/v_{c}_g{g:02d}_c{k:02d}.avi")
+        for c in ("Jump", "Run")
+        for g in range(1, 6)
+        for k in range(1, 3)
+    ]
+    held = held_out(paths, 0.4)
+    groups = {path.stem.split("_")[-2] for path in held}
+    assert len(groups) == 2  # 40 % of 5 scenes
+    assert held == {path for path in paths if path.stem.split("_")[-2] in groups}  # whole scenes
+    assert held_out(paths, 0.4) == held  # the same draw every time
+    assert held_out(paths, 0.0) == set()
+    assert len({p.stem.split("_")[-2] for p in held_out(paths, 0.99)}) == 4  # one scene stays
+    loose = [Path(f"videos/clip{k}.mp4") for k in range(10)]
+    assert len(held_out(loose, 0.3)) == 3  # no scenes in the names: single videos
+
+
+def test_the_val_split_is_carved_from_training(make_cfg, tmp_path: Path) -> None:
+    from skr_cli.pipeline.context import build_context
+
+    cfg = make_cfg("debug=smoke", "dataset.val_fraction=0.34", "eval.split=val")
+    ctx = build_context(cfg, tmp_path)
+    official = build_context(make_cfg("debug=smoke"), tmp_path)
+    val, train = set(ctx.test_set.paths), set(ctx.train_set.paths)
+    assert val and not val & train
+    assert val | train == set(official.train_set.paths)  # the test split is never touched
+    assert not val & set(official.test_set.paths)
+
+
+@pytest.mark.slow
+def test_a_run_evaluates_on_the_val_split(skr_run, tmp_path: Path) -> None:
+    smoke = ("debug=smoke", "logger.mode=disabled")
+    result = skr_run(*smoke, "dataset.val_fraction=0.34", "eval.split=val")
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["eval_split"] == "val"
+    refused = skr_run(*smoke, "eval.split=val", out="refused")
+    expected = "eval.split=val is not allowed: test, or val with dataset.val_fraction > 0"
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [f"skr-run: error: {expected}"]

@@ -90,6 +90,10 @@ def validate(cfg: DictConfig) -> None:
     validate_lowrank(cfg.lowrank)
     validate_relocation(cfg)
     validate_dataset(cfg.dataset)
+    split = cfg.eval.split
+    _check(split in ("test", "val"), "eval.split", split, "test | val")
+    ok = split == "test" or cfg.dataset.val_fraction > 0
+    _check(ok, "eval.split", split, "test, or val with dataset.val_fraction > 0")
     validate_model(cfg.model)
 
 
@@ -141,6 +145,9 @@ def validate_dataset(settings: DictConfig) -> None:
     fraction = settings.max_skip_fraction
     ok = _in(fraction, 0, 1, open_low=False)
     _check(ok, "dataset.max_skip_fraction", fraction, "a number in [0, 1]")
+    held = settings.val_fraction
+    ok = _is_number(held) and 0 <= held < 1
+    _check(ok, "dataset.val_fraction", held, "a number in [0, 1)")
     fps = settings.fps
     _check(fps is None or (_is_number(fps) and fps > 0), "dataset.fps", fps, "a number > 0 or null")
     workers = settings.num_workers

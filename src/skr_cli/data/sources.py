@@ -1,12 +1,15 @@
 """Data sources: what ``conf/dataset/*.yaml`` instantiates.
 
 A source knows where its videos are (preparing or checking them first) and hands out map-style
-clip datasets per split ("train" or "test"). Every source shares the clip settings of
-:class:`VideoSource`; each one only lists the (path, label) samples of a split.
+clip datasets per split ("train", "val" or "test"). Every source shares the clip settings of
+:class:`VideoSource`; each one only lists the (path, label) samples of its official splits, and
+"val" is carved from "train" here (:func:`held_out`).
 """
 
 from __future__ import annotations
 
+import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +40,8 @@ class VideoSource:
         num_workers: DataLoader worker processes (read by the pipeline).
         max_skip_fraction: largest share of a split that may fail to decode (read by the
             pipeline).
+        val_fraction: share of the training groups held out as the "val" split (for tuning
+            without touching the test split); 0: none, "train" is the official training split.
     """
 
     num_classes: int
@@ -52,6 +57,7 @@ class VideoSource:
     cache_decoded: bool
     num_workers: int
     max_skip_fraction: float
+    val_fraction: float = 0.0
     classes: list[str] = field(default_factory=list, init=False)
 
     def prepare(self) -> None:
@@ -62,6 +68,15 @@ class VideoSource:
         """(video path, label) pairs of ``split``."""
         raise NotImplementedError
 
+    def split_samples(self, split: str) -> Samples:
+        """(video path, label) pairs of "train", "val" or "test": "val" holds the training
+        videos :func:`held_out` picks for ``val_fraction``, and "train" the rest."""
+        if split == "test":
+            return self.samples("test")
+        train = self.samples("train")
+        held = held_out([path for path, _ in train], self.val_fraction)
+        return [sample for sample in train if (sample[0] in held) == (split == "val")]
+
     def clips(self, split: str, *, train: bool) -> VideoClips:
         """Clips of ``split``: one random clip per video if ``train``, else uniform ones."""
         if not self.classes:
@@ -71,7 +86,7 @@ class VideoSource:
         else:
             transform = eval_transform(self.size, self.mean, self.std)
         return VideoClips(
-            self.samples(split),
+            self.split_samples(split),
             frames=self.frames,
             fps=self.fps,
             eval_clips=None if train else self.eval_clips,
@@ -87,6 +102,30 @@ class VideoSource:
                 f"dataset.num_classes={self.num_classes}; set dataset.num_classes="
                 f"{len(self.classes)}"
             )
+
+
+# UCF101's naming: v_<Class>_gGG_cCC, where a group GG is one scene (same actors, background)
+GROUP = re.compile(r"_g(\d+)_c\d+$")
+
+
+def held_out(paths: list[Path], fraction: float) -> set[Path]:
+    """The training videos of the "val" split: ``fraction`` of the groups, drawn once with a
+    fixed seed (the same for every run seed, so a study tunes on one split).
+
+    A group is a scene where file names carry one (UCF101's ``_gGG_``, also the built-in set's):
+    every video of the group goes to the same side, as the official splits do, so validation
+    never sees a scene it trained on. Elsewhere each video is its own group.
+    """
+    if fraction <= 0:
+        return set()
+    groups: dict[str, list[Path]] = {}
+    for path in paths:
+        match = GROUP.search(path.stem)
+        groups.setdefault(match.group(1) if match else str(path), []).append(path)
+    names = sorted(groups)
+    count = min(len(names) - 1, max(1, round(fraction * len(names))))
+    chosen = random.Random(0).sample(names, count)
+    return {path for name in chosen for path in groups[name]}
 
 
 def _require(path: Path, what: str, name: str, layout: str) -> None:

@@ -250,10 +250,11 @@ def build_context(cfg: DictConfig, out_dir: Path) -> RunContext:
     source = instantiate(cfg.dataset)
     try:  # a missing root or split file, or a malformed one, stops here in one line
         source.prepare()
-        train_set, test_set = source.clips("train", train=True), source.clips("test", train=False)
+        train_set = source.clips("train", train=True)
+        test_set = source.clips(cfg.eval.split, train=False)  # "val" while tuning
     except (FileNotFoundError, ValueError) as err:
         raise UserError(f"dataset: {err}") from err
-    for split, dataset in (("train", train_set), ("test", test_set)):
+    for split, dataset in (("train", train_set), (cfg.eval.split, test_set)):
         if len(dataset) == 0:
             raise UserError(f"dataset: the {split} split lists no video (see dataset.splits)")
     device = run_device(cfg.device)

@@ -136,6 +136,7 @@ def run(
                 "description": MAC_CONVENTION,
             },
             "finetune_epochs": cfg.finetune.epochs,
+            "eval_split": cfg.eval.split,  # what dense/pruned/final were measured on
             # the shared dense checkpoint: its key, whether this run loaded it from the cache
             "dense_cache": dense_cache,
             "dense": dense_eval | {"latency_ms": latency["dense"]},
