@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from skr_cli.data.clips import Batch
+from skr_cli.engine.modes import eval_mode
 
 
 def _hits(logits: torch.Tensor, labels: torch.Tensor, k: int) -> torch.Tensor:
@@ -30,32 +31,31 @@ def evaluate(
     All clips of a batch go through the network at once, on the model's device; a video's
     prediction averages the logits of its clips. The sums stay on the device until the end.
     """
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    keys = ("top1", "top5", "video_top1", "video_top5", "loss")
-    sums = torch.zeros(len(keys), dtype=torch.float64, device=device)
-    videos = clips_seen = 0
-    for clips, labels, failed in loader:
-        on_skipped(failed)
-        if len(labels) == 0:
-            continue
-        clips, labels = clips.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-        batch, per_video = clips.shape[:2]
-        logits = model(clips.flatten(0, 1)).view(batch, per_video, -1)  # (B, N, K)
-        clip_labels = labels.repeat_interleave(per_video)
-        flat, video = logits.flatten(0, 1), logits.mean(dim=1)  # (B * N, K), (B, K)
-        sums += torch.stack(
-            [
-                _hits(flat, clip_labels, 1),
-                _hits(flat, clip_labels, 5),
-                _hits(video, labels, 1),
-                _hits(video, labels, 5),
-                F.cross_entropy(flat, clip_labels, reduction="sum"),
-            ]
-        ).double()
-        videos, clips_seen = videos + batch, clips_seen + batch * per_video
-    model.train(was_training)
+    with eval_mode(model):
+        device = next(model.parameters()).device
+        keys = ("top1", "top5", "video_top1", "video_top5", "loss")
+        sums = torch.zeros(len(keys), dtype=torch.float64, device=device)
+        videos = clips_seen = 0
+        for clips, labels, failed in loader:
+            on_skipped(failed)
+            if len(labels) == 0:
+                continue
+            clips = clips.to(device, non_blocking=True)
+            labels = labels.to(device, non_blocking=True)
+            batch, per_video = clips.shape[:2]
+            logits = model(clips.flatten(0, 1)).view(batch, per_video, -1)  # (B, N, K)
+            clip_labels = labels.repeat_interleave(per_video)
+            flat, video = logits.flatten(0, 1), logits.mean(dim=1)  # (B * N, K), (B, K)
+            sums += torch.stack(
+                [
+                    _hits(flat, clip_labels, 1),
+                    _hits(flat, clip_labels, 5),
+                    _hits(video, labels, 1),
+                    _hits(video, labels, 5),
+                    F.cross_entropy(flat, clip_labels, reduction="sum"),
+                ]
+            ).double()
+            videos, clips_seen = videos + batch, clips_seen + batch * per_video
     if videos == 0:
         raise RuntimeError("evaluation saw no decodable video")
     total = dict(zip(keys, sums.tolist(), strict=True))

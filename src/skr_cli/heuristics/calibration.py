@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from skr_cli.engine.distributed import all_reduce_sum, share
+from skr_cli.engine.modes import eval_mode, removing
 from skr_cli.heuristics.base import CalibBatch
 from skr_cli.pruning.layers import PrunableLayer
 
@@ -22,13 +23,11 @@ Statistic = Callable[[torch.Tensor], torch.Tensor]
 def scoring_mode(model: nn.Module) -> Iterator[None]:
     """Eval mode inside (batch-norm statistics stay frozen); on exit the former train/eval mode
     comes back and every gradient is cleared (set to None)."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.zero_grad(set_to_none=True)
-        model.train(was_training)
+    with eval_mode(model):
+        try:
+            yield
+        finally:
+            model.zero_grad(set_to_none=True)
 
 
 @contextmanager
@@ -36,12 +35,8 @@ def output_hooks(
     layers: dict[str, PrunableLayer], make_hook: Callable[[str], Hook]
 ) -> Iterator[None]:
     """A forward hook ``make_hook(name)`` on every ``layer.output`` inside; all removed on exit."""
-    handles = [layer.output.register_forward_hook(make_hook(n)) for n, layer in layers.items()]
-    try:
+    with removing(layer.output.register_forward_hook(make_hook(n)) for n, layer in layers.items()):
         yield
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 def accumulate_outputs(

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from skr_cli.engine.modes import eval_mode, removing
 from skr_cli.lowrank.layers import as_matrix
 from skr_cli.lowrank.stats import energy_rank
 
@@ -78,20 +79,14 @@ def output_positions(
 ) -> dict[str, int]:
     """Output positions T'·H'·W' of each conv for one forward pass on ``clip`` (1, C, T, H, W)."""
     positions: dict[str, int] = {}
-    handles = [
+    hooks = [
         conv.register_forward_hook(
             lambda _m, _i, out, name=name: positions.__setitem__(name, out[0, 0].numel())
         )
         for name, conv in convs.items()
     ]
-    was_training = model.training
-    model.eval()
-    try:
+    with removing(hooks), eval_mode(model):
         model(clip)
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(was_training)
     return positions
 
 

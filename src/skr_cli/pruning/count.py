@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from skr_cli.engine.modes import eval_mode, removing
+
 # How MACs are counted (written into metrics.json beside the numbers).
 MAC_CONVENTION = (
     "multiply-accumulates (MACs, not FLOPs) of the convolution and linear layers in one forward "
@@ -33,14 +35,7 @@ def count_macs(model: nn.Module, clip: torch.Tensor) -> int:
         total += _layer_macs(module, output)
 
     kinds = (nn.modules.conv._ConvNd, nn.Linear)
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, kinds)]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(clip)
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(was_training)
+    hooks = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, kinds)]
+    with removing(hooks), eval_mode(model), torch.no_grad():
+        model(clip)
     return total

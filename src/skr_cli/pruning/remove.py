@@ -6,6 +6,7 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
+from skr_cli.engine.modes import eval_mode
 from skr_cli.pruning.layers import prunable_layers
 from skr_cli.pruning.plan import Plan
 
@@ -26,14 +27,12 @@ def remove_channels(model: nn.Module, plan: Plan, example: torch.Tensor) -> nn.M
     unknown = sorted(set(plan) - set(layers))
     if unknown:
         raise KeyError(f"plan names layers the model does not have: {unknown}")
-    was_training = model.training
-    model.eval()
-    with torch.enable_grad():  # the graph is traced through autograd
-        graph = tp.DependencyGraph().build_dependency(model, example_inputs=example)
-    for name, idxs in plan.items():
-        if not idxs:
-            continue
-        group = graph.get_pruning_group(layers[name].conv, tp.prune_conv_out_channels, idxs=idxs)
-        group.prune()
-    model.train(was_training)
+    with eval_mode(model):
+        with torch.enable_grad():  # the graph is traced through autograd
+            graph = tp.DependencyGraph().build_dependency(model, example_inputs=example)
+        for name, idxs in plan.items():
+            if not idxs:
+                continue
+            conv = layers[name].conv
+            graph.get_pruning_group(conv, tp.prune_conv_out_channels, idxs=idxs).prune()
     return model

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from skr_cli.engine.modes import eval_mode, removing
 from skr_cli.relocation.consumers import Consumer
 
 
@@ -104,16 +105,10 @@ def _input_grams(
         gram = rows.T @ rows
         grams[module] = grams[module] + gram if module in grams else gram
 
-    handles = [module.register_forward_pre_hook(record) for module in modules]
-    was_training = model.training
-    model.eval()
-    try:
+    hooks = [module.register_forward_pre_hook(record) for module in modules]
+    with removing(hooks), eval_mode(model):
         for clips, _labels in batches:
             model(clips)
-    finally:
-        for handle in handles:
-            handle.remove()
-        model.train(was_training)
     if len(grams) < len(modules):
         raise ValueError("compensation: a consumer saw no input on the calibration batches")
     return grams

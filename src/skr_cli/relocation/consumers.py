@@ -8,6 +8,7 @@ import torch
 import torch_pruning as tp
 from torch import nn
 
+from skr_cli.engine.modes import eval_mode
 from skr_cli.pruning.layers import PrunableLayer
 from skr_cli.pruning.plan import Plan
 
@@ -47,11 +48,8 @@ def find_consumers(
             groups = 1 or a linear layer, or another layer's output channels (a residual sum).
     """
     names = {module: name for name, module in model.named_modules()}
-    was_training = model.training
-    model.eval()
-    with torch.enable_grad():  # the graph is traced through autograd
+    with eval_mode(model), torch.enable_grad():  # the graph is traced through autograd
         graph = tp.DependencyGraph().build_dependency(model, example_inputs=example)
-    model.train(was_training)
     found: dict[str, list[Consumer]] = {}
     for layer_name, idxs in plan.items():
         if not idxs:

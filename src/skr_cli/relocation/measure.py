@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from skr_cli.engine.modes import eval_mode
 from skr_cli.pruning.layers import PrunableLayer
 from skr_cli.pruning.plan import Plan
 
@@ -45,13 +46,11 @@ def calibration_loss(
     """Mean cross-entropy of ``model`` in eval mode over fixed batches of (clips (B, C, T, H, W),
     labels (B,)): measured right before and right after a removal, its difference is the loss
     jump at removal."""
-    was_training = model.training
-    model.eval()
     total, count = 0.0, 0
-    for clips, labels in batches:
-        total += F.cross_entropy(model(clips), labels, reduction="sum").item()
-        count += len(labels)
-    model.train(was_training)
+    with eval_mode(model):
+        for clips, labels in batches:
+            total += F.cross_entropy(model(clips), labels, reduction="sum").item()
+            count += len(labels)
     if count == 0:
         raise ValueError("the loss at removal needs at least one calibration clip")
     return total / count
