@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench study clean
 
 install: $(STAMP)
 
@@ -29,6 +29,12 @@ test: install
 bench: install
 	for script in scripts/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 	$(BIN)/python scripts/summarise_bench.py
+
+# The agnosticism study (README "Does relocation make pruning heuristic-agnostic?"): tuning,
+# 324-run study, ablation and budgets, then benchmarks/agnosticism.md. Hours on 2 CPU cores;
+# resumable (finished runs are skipped when it is run again).
+study: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/agnosticism.sh $(ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests scripts

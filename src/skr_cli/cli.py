@@ -25,6 +25,7 @@ from skr_cli.engine.train import PRECISIONS, NonFiniteLoss
 from skr_cli.pipeline import LOWRANK_PHASES, UserError, finished, run
 from skr_cli.pruning.plan import SCOPES
 from skr_cli.relocation import BALANCES, SCHEDULES, TARGETS
+from skr_cli.search import SpaceError, draw, flatten_space
 from skr_cli.summary import format_summary
 from skr_cli.tracking.wandb_run import MODES
 
@@ -238,6 +239,32 @@ def validate_lowrank(settings: DictConfig) -> None:
     _check(ok, "lowrank.truncate", truncate, "true | false | null (when a weight is > 0)")
 
 
+def apply_search(cfg: DictConfig, config_file: Path | None) -> dict[str, object] | None:
+    """Random search: sets the keys of ``search.space`` to trial ``search.trial``'s draw and
+    rewrites the run's recorded config (``.hydra/config.yaml``) to match; None without a trial."""
+    trial = cfg.search.trial
+    if trial is None:
+        return None
+    _check(_is_int(trial) and trial >= 0, "search.trial", trial, "an integer >= 0 or null")
+    _check(_is_int(cfg.search.seed), "search.seed", cfg.search.seed, "an integer")
+    space = flatten_space(OmegaConf.to_container(cfg.search.space, resolve=True))
+    _check(bool(space), "search.space", "{}", "at least one key to draw when search.trial is set")
+    try:
+        values = draw(space, seed=cfg.search.seed, trial=trial)
+    except SpaceError as err:
+        raise UserError(str(err)) from None
+    for key, value in values.items():
+        if OmegaConf.select(cfg, key, default="<missing>") == "<missing>":
+            raise UserError(f"search.space.{key}: no such config key")
+        OmegaConf.update(cfg, key, value, merge=False)
+    if config_file is not None and config_file.exists():
+        text = OmegaConf.to_yaml(cfg)
+        staged = config_file.with_suffix(".tmp")
+        staged.write_text(text)
+        staged.replace(config_file)
+    return values
+
+
 def job_threads(launcher: DictConfig) -> int:
     """torch CPU threads for one job: the cores this process may use, divided among the jobs a
     joblib launcher runs at once (so that parallel jobs do not fight over the cores)."""
@@ -264,7 +291,9 @@ def app(cfg: DictConfig) -> None:
     names = {group: hydra_cfg.runtime.choices[group] for group in ("dataset", "model", "heuristic")}
     out_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    subdir = hydra_cfg.output_subdir
     try:
+        apply_search(cfg, out_dir / subdir / "config.yaml" if subdir else None)
         validate(cfg)
         metrics = finished(cfg, out_dir)
         if metrics is not None:  # a sweep run again: this job already finished

@@ -14,6 +14,13 @@ from skr_cli.data.transforms import ClipTransform
 from skr_cli.data.video import VideoDecodeError, VideoInfo, decode_all, read_frames
 
 Batch = tuple[torch.Tensor, torch.Tensor, list[str]]
+
+# Decoded videos kept in memory by every dataset of this process that caches (cache_decoded):
+# (path, decoder, size, mtime) → (frames, fps). Process-wide, so that the jobs a joblib worker
+# runs one after another decode the data set once; the oldest entries go beyond the budget.
+_DECODED: dict[tuple[str, str, int, int], tuple[torch.Tensor, float]] = {}
+DECODED_BUDGET_BYTES = 4 * 2**30
+_decoded_bytes = 0
 Item = tuple[torch.Tensor, int] | tuple[None, str]
 
 log = logging.getLogger(__name__)
@@ -87,7 +94,6 @@ class VideoClips(Dataset):
         self.samples, self.frames, self.fps = samples, frames, fps
         self.eval_clips, self.transform, self.decoder = eval_clips, transform, decoder
         self.cache_decoded = cache_decoded
-        self._cache: dict[int, tuple[torch.Tensor, float]] = {}
         self._logged: set[int] = set()
 
     def __len__(self) -> int:
@@ -110,9 +116,7 @@ class VideoClips(Dataset):
         path = self.samples[index][0]
         if not self.cache_decoded:
             return read_frames(path, choose, self.decoder)
-        if index not in self._cache:
-            self._cache[index] = decode_all(path, self.decoder)
-        video, fps = self._cache[index]
+        video, fps = decoded(path, self.decoder)
         return take(video, choose(VideoInfo(len(video), fps)))
 
     def __getitem__(self, item: int | tuple[int, int]) -> Item:
@@ -133,6 +137,23 @@ class VideoClips(Dataset):
             torch.default_generator.manual_seed(int(torch.randint(2**62, (), generator=rng)))
             out = [self.transform(clip) for clip in clips]  # N x (3, T, size, size)
         return (out[0] if self.eval_clips is None else torch.stack(out)), label
+
+
+def decoded(path: Path, decoder: str) -> tuple[torch.Tensor, float]:
+    """Every frame of a video and its frame rate, decoded once per process (see ``_DECODED``);
+    a file rewritten since (another size or modification time) is decoded again."""
+    global _decoded_bytes
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return decode_all(path, decoder)  # raises the decoder's error for a missing file
+    key = (str(path), decoder, stat.st_size, stat.st_mtime_ns)
+    if key not in _DECODED:
+        _DECODED[key] = decode_all(path, decoder)
+        _decoded_bytes += _DECODED[key][0].nbytes
+        while _decoded_bytes > DECODED_BUDGET_BYTES and len(_DECODED) > 1:
+            _decoded_bytes -= _DECODED.pop(next(iter(_DECODED)))[0].nbytes
+    return _DECODED[key]
 
 
 class SeededSampler(Sampler[tuple[int, int]]):

@@ -24,9 +24,16 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from skr_cli.engine.checkpoint import write_json
-from skr_cli.engine.distributed import broadcast, is_main, main_only
+from skr_cli.engine.distributed import barrier, broadcast, is_main, main_only
 from skr_cli.models import WeightsError
-from skr_cli.pipeline.context import RunContext, UserError, phase_output, seed_phase, trained
+from skr_cli.pipeline.context import (
+    RunContext,
+    UserError,
+    measure,
+    phase_output,
+    seed_phase,
+    trained,
+)
 from skr_cli.pipeline.lowrank import lowrank_step
 
 # Bump when a change to the code alters what pretraining produces, so old checkpoints are not
@@ -96,8 +103,15 @@ def pretrain(ctx: RunContext) -> tuple[nn.Module, dict[str, Any]]:
     step = lowrank_step(ctx, model, "pretrain")
     if not cfg.dense_cache:
         cached = phase_output(ctx, "dense.pt").exists()
-        model = trained(ctx, model, phase="pretrain", settings=cfg.train, seed=seed,
-                        output="dense.pt", after_step=step)
+        model = trained(
+            ctx,
+            model,
+            phase="pretrain",
+            settings=cfg.train,
+            seed=seed,
+            output="dense.pt",
+            after_step=step,
+        )
         return model, {"key": None, "cached": cached, "path": "dense.pt"}
 
     key = dense_key(cfg)
@@ -110,16 +124,49 @@ def pretrain(ctx: RunContext) -> tuple[nn.Module, dict[str, Any]]:
         with main_only(lock):  # under torchrun rank 0 holds it for every rank
             cached = broadcast(path.exists())  # trained by another job while this one waited
             if not cached:
-                print(f"pretrain: training the dense model {key} ({cfg.train.epochs} epochs)",
-                      flush=True)
+                print(
+                    f"pretrain: training the dense model {key} ({cfg.train.epochs} epochs)",
+                    flush=True,
+                )
                 write_json(entry / "recipe.json", dense_recipe(cfg))
-            model = trained(ctx, model, phase="pretrain", settings=cfg.train, seed=seed,
-                            output=path, after_step=step)
+            model = trained(
+                ctx,
+                model,
+                phase="pretrain",
+                settings=cfg.train,
+                seed=seed,
+                output=path,
+                after_step=step,
+            )
     else:
         model = trained(ctx, model, phase="pretrain", settings=cfg.train, seed=seed, output=path)
     if is_main():
         _link(path, phase_output(ctx, "dense.pt"))
     return model, {"key": key, "cached": cached, "path": str(path)}
+
+
+def measure_dense(ctx: RunContext, model: nn.Module, provenance: dict[str, Any]) -> dict[str, Any]:
+    """The dense model's test metrics (``eval_dense.json``). A shared dense model is measured
+    once per evaluation setting (data set and split) and the result kept beside its checkpoint,
+    so the other runs that prune it copy the figures instead of evaluating it again."""
+    if provenance["key"] is None:
+        return measure(ctx, model, "dense")
+    settings = {
+        "dataset": OmegaConf.to_container(ctx.cfg.dataset, resolve=True),
+        "split": ctx.cfg.eval.split,
+    }
+    for key in ("num_workers", "cache_dir", "cache_decoded"):  # where and how fast, not what
+        settings["dataset"].pop(key, None)
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    shared = Path(provenance["path"]).parent / f"eval_{ctx.cfg.eval.split}_{digest}.json"
+    own = phase_output(ctx, "eval_dense.json")
+    if is_main() and shared.exists() and not own.exists():
+        shutil.copyfile(shared, own)
+    barrier()  # under torchrun: every rank sees the copy, or every rank evaluates
+    result = measure(ctx, model, "dense")
+    if is_main() and not shared.exists():
+        write_json(shared, result)
+    return result
 
 
 class _WaitingLock:
@@ -147,4 +194,3 @@ def _link(source: Path, target: Path) -> None:
         os.link(source, target)
     except OSError:  # another file system, or links not allowed
         shutil.copyfile(source, target)
-

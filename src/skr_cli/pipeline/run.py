@@ -22,7 +22,7 @@ from skr_cli.pipeline.context import (
     timed,
     trained,
 )
-from skr_cli.pipeline.dense import pretrain
+from skr_cli.pipeline.dense import measure_dense, pretrain
 from skr_cli.pipeline.lowrank import lowrank_step, truncate, truncation_enabled
 from skr_cli.pipeline.prune import build_heuristic, compare_heuristics, prune
 from skr_cli.pipeline.relocation import relocation_active, relocation_metrics
@@ -103,7 +103,7 @@ def run(
     ) as tracker:
         ctx.tracker = tracker
         dense, dense_cache = timed(ctx, "pretrain", pretrain, ctx)
-        dense_eval = timed(ctx, "evaluate_dense", measure, ctx, dense, "dense")
+        dense_eval = timed(ctx, "evaluate_dense", measure_dense, ctx, dense, dense_cache)
         dense_macs = dense_eval["macs"]
         agreed = None  # several heuristics scored on the same dense model
         if cfg.agreement.heuristics:
@@ -137,6 +137,8 @@ def run(
             },
             "finetune_epochs": cfg.finetune.epochs,
             "eval_split": cfg.eval.split,  # what dense/pruned/final were measured on
+            # a random-search trial (search.trial): the config holds its drawn values
+            "search": {"trial": cfg.search.trial, "seed": cfg.search.seed},
             # the shared dense checkpoint: its key, whether this run loaded it from the cache
             "dense_cache": dense_cache,
             "dense": dense_eval | {"latency_ms": latency["dense"]},

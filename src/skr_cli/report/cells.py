@@ -42,6 +42,7 @@ NOT_A_CELL = (
     "agreement",
     "dense_cache",  # whether the dense model is shared through the cache: the same model
     "required",  # keys an experiment insists on: a check, not a setting
+    "search",  # a random-search trial: its drawn values (relocation.*, ...) name the cell
 )
 # Config keys that metrics.json already names in the cell's first five fields.
 IN_METRICS = ("prune.ratio", "relocation.strength", "lowrank.weight")

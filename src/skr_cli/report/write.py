@@ -114,6 +114,38 @@ def summary_table(report: Report) -> list[str]:
     return table(header, rows)
 
 
+def ranked(report: Report) -> list[CellStats]:
+    """Cells with two or more heuristics, best first by mean top-1 minus the std across
+    heuristics: the objective of a search for settings that are accurate *and* agnostic."""
+    scored = [s for s in report.stats if s.spread.std is not None]
+    return sorted(scored, key=lambda s: -(s.spread.mean - s.spread.std))
+
+
+def ranking_lines(report: Report) -> list[str]:
+    """The cells ranked by mean − std (a random search's trials: the best setting first)."""
+    cells = ranked(report)
+    if len(cells) < 2:
+        return ["Fewer than two cells with two or more heuristics: nothing to rank."]
+    rows = []
+    for place, s in enumerate(cells, start=1):
+        settings = [
+            f"{k}={format_value(v)}"
+            for k, v in s.cell.key.fields()
+            if k.startswith("relocation.") or k not in ("dataset", "model")
+        ]
+        rows.append(
+            [
+                str(place),
+                report.cell_id(s.cell.key),
+                num(s.spread.mean - s.spread.std),
+                num(s.spread.mean),
+                num(s.spread.std),
+                " ".join(settings),
+            ]
+        )
+    return table(["rank", "cell", "mean − std", "mean top-1", "std", "settings"], rows)
+
+
 def heuristic_table(stats: CellStats) -> list[str]:
     """One line per heuristic of a cell (means over its seeds)."""
     header = [
@@ -267,6 +299,10 @@ def markdown(report: Report, out: Path) -> str:
         "## Spread across heuristics",
         "",
         *summary_table(report),
+        "",
+        "## Cells ranked by mean − std across heuristics",
+        "",
+        *ranking_lines(report),
         "",
         "## Cells",
         *cell_sections(report),
@@ -439,6 +475,14 @@ def as_json(report: Report, out: Path) -> dict[str, Any]:
         "runs": len(report.sweep.runs),
         "bootstrap": {"resamples": report.resamples, "seed": report.seed},
         "cells": cells,
+        "ranking": [
+            {
+                "id": report.cell_id(s.cell.key),
+                "cell": s.cell.key.label,
+                "objective": s.spread.mean - s.spread.std,
+            }
+            for s in ranked(report)
+        ],
         "agreement": report.agreement.as_dict() if report.agreement else None,
         "problems": [p.as_dict() for p in report.problems],
         "gaps": [
