@@ -101,18 +101,21 @@ def pretrain(ctx: RunContext) -> tuple[nn.Module, dict[str, Any]]:
     # built after seeding (the init depends on the seed alone), then moved to the run's device
     model = build_model(cfg.model).to(ctx.device)
     step = lowrank_step(ctx, model, "pretrain")
-    if not cfg.dense_cache:
-        cached = phase_output(ctx, "dense.pt").exists()
-        model = trained(
+
+    def train_into(output: str | Path) -> nn.Module:  # loads output instead where it exists
+        return trained(
             ctx,
             model,
             phase="pretrain",
             settings=cfg.train,
             seed=seed,
-            output="dense.pt",
+            output=output,
             after_step=step,
         )
-        return model, {"key": None, "cached": cached, "path": "dense.pt"}
+
+    if not cfg.dense_cache:
+        cached = phase_output(ctx, "dense.pt").exists()
+        return train_into("dense.pt"), {"key": None, "cached": cached, "path": "dense.pt"}
 
     key = dense_key(cfg)
     entry = Path(cfg.cache_dir).resolve() / "dense" / key  # absolute: not inside the run folder
@@ -129,17 +132,9 @@ def pretrain(ctx: RunContext) -> tuple[nn.Module, dict[str, Any]]:
                     flush=True,
                 )
                 write_json(entry / "recipe.json", dense_recipe(cfg))
-            model = trained(
-                ctx,
-                model,
-                phase="pretrain",
-                settings=cfg.train,
-                seed=seed,
-                output=path,
-                after_step=step,
-            )
+            model = train_into(path)
     else:
-        model = trained(ctx, model, phase="pretrain", settings=cfg.train, seed=seed, output=path)
+        model = train_into(path)
     if is_main():
         _link(path, phase_output(ctx, "dense.pt"))
     return model, {"key": key, "cached": cached, "path": str(path)}
