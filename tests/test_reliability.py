@@ -384,7 +384,8 @@ def bad_inputs(tmp: Path) -> list[tuple[list[str], str]]:
         ),
         (
             ["dataset=imagenet"],
-            "dataset=imagenet is not allowed: one of hmdb51 | kinetics400 | synthetic | ucf101",
+            "dataset=imagenet is not allowed: one of hmdb51 | kinetics400 | synthetic | "
+            "synthetic_study | ucf101",
         ),
         (["train.epochs=-1"], "train.epochs=-1 is not allowed: an integer >= 0"),
         (["logger.mode=loud"], "logger.mode=loud is not allowed: offline | online | disabled"),
