@@ -289,12 +289,15 @@ def budget_section(report: dict[str, Any] | None) -> list[str]:
     ]
     chosen.sort(key=lambda c: (budget(c), variant(c["key"]) != "baseline"))
     rows = [[str(budget(c)), *spread_row(c, cells)] for c in chosen]
+    present = sorted({budget(c) for c in chosen})
+    missing = [b for b in (1, 3, 10) if b not in present]
+    absent = f" No runs of {', '.join(map(str, missing))} epochs yet." if missing else ""
     return [
         "## Budgets after scoring (prune ratio 0.5, no low-rank training)",
         "",
         "The same number of epochs after scoring for both: relocation's phase is taken out "
         "of the budget (2 epochs of 3 and of 10; 1 of 1, leaving no fine-tuning after "
-        "removal).",
+        "removal)." + absent,
         "",
         *table(["epochs after scoring", *SPREAD_HEADER], rows),
     ]
