@@ -20,16 +20,10 @@ from typing import Any
 
 import torch
 
+from skr_cli.report.write import num, signed, table
+
 OUT = Path("benchmarks")
 REPORTS = OUT / "agnosticism"
-
-
-def num(value: float | None, digits: int = 1) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def signed(value: float | None, digits: int = 1) -> str:
-    return "n/a" if value is None else f"{value:+.{digits}f}"
 
 
 def interval(
@@ -44,11 +38,6 @@ def interval(
     if value is None or low is None or high is None:
         return text
     return f"{text} [{low:.{digits}f}, {high:.{digits}f}]"
-
-
-def table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
 def variant(key: dict[str, Any]) -> str:
@@ -85,7 +74,7 @@ def spread_row(cell: dict[str, Any], cells: dict[str, dict[str, Any]]) -> list[s
         variant(cell["key"]),
         str(len(cell["heuristics"])),
         str(anova["seeds"]),
-        num(cell["spread"]["mean"]),
+        num(cell["spread"]["mean"], 1),
         num(cell["spread"]["std"], 2),
         num(anova["sd_heuristic"], 2),
         num(anova["sd_seed"], 2),
@@ -189,9 +178,9 @@ def main_sections(study: dict[str, Any], lowrank: float) -> list[str]:
                         row += ["—"] * 4
                         continue
                     row += [
-                        f"{num(stats['top1_mean'])} ± {num(stats['top1_std'])}",
-                        num(stats["pruned_top1_mean"]),
-                        num(stats["pruned_top1_bn_recal_mean"]),
+                        f"{num(stats['top1_mean'], 1)} ± {num(stats['top1_std'], 1)}",
+                        num(stats["pruned_top1_mean"], 1),
+                        num(stats["pruned_top1_bn_recal_mean"], 1),
                         num(stats["delta_loss_remove_mean"], 3),
                     ]
                 rows.append(row)
@@ -249,10 +238,10 @@ def ablation_section(study: dict[str, Any]) -> list[str]:
             [
                 [
                     f"{c['key']['lowrank.weight']:g}",
-                    num(c["spread"]["mean"]),
+                    num(c["spread"]["mean"], 1),
                     num(c["spread"]["std"], 2),
                     num(c["anova"]["sd_heuristic"], 2),
-                    num(dense_top1(c)),
+                    num(dense_top1(c), 1),
                 ]
                 for c in (plain, low)
             ],
@@ -330,8 +319,8 @@ def tuning_section(report: dict[str, Any] | None) -> list[str]:
         rows.append(
             [
                 str(place),
-                num(entry["objective"]),
-                num(cell["spread"]["mean"]),
+                num(entry["objective"], 1),
+                num(cell["spread"]["mean"], 1),
                 num(cell["spread"]["std"], 2),
                 settings,
             ]

@@ -19,7 +19,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from skr_cli.configs import config_dir
 from skr_cli.data.video import DECODERS
-from skr_cli.engine.checkpoint import CheckpointError, safe_load
+from skr_cli.engine.checkpoint import CheckpointError, atomic_write_bytes, safe_load
 from skr_cli.engine.distributed import broadcast, is_main, setup, teardown, world_size
 from skr_cli.engine.train import PRECISIONS, NonFiniteLoss
 from skr_cli.pipeline import LOWRANK_PHASES, UserError, finished, run
@@ -259,9 +259,7 @@ def apply_search(cfg: DictConfig, config_file: Path | None) -> dict[str, object]
         OmegaConf.update(cfg, key, value, merge=False)
     if config_file is not None and config_file.exists():
         text = OmegaConf.to_yaml(cfg)
-        staged = config_file.with_suffix(".tmp")
-        staged.write_text(text)
-        staged.replace(config_file)
+        atomic_write_bytes(config_file, lambda file: file.write(text.encode()))
     return values
 
 

@@ -56,9 +56,7 @@ def build_model(model_cfg: DictConfig) -> nn.Module:
 
 def dense_recipe(cfg: DictConfig) -> dict[str, Any]:
     """Everything that determines the dense model, as plain data (hashed into its key)."""
-    dataset = OmegaConf.to_container(cfg.dataset, resolve=True)
-    for key in NOT_DETERMINING:
-        dataset.pop(key, None)
+    dataset = dataset_settings(cfg, without=NOT_DETERMINING)
     model = OmegaConf.to_container(cfg.model, resolve=True)
     if model.get("weights"):  # the file's content, wherever it lies
         model["weights"] = _file_digest(Path(model["weights"]))
@@ -72,6 +70,14 @@ def dense_recipe(cfg: DictConfig) -> dict[str, Any]:
         "lowrank": OmegaConf.to_container(lowrank, resolve=True) if regularised else None,
         "seed": cfg.seed,
     }
+
+
+def dataset_settings(cfg: DictConfig, *, without: tuple[str, ...]) -> dict[str, Any]:
+    """The ``dataset`` group as plain data, less the keys ``without``."""
+    dataset = OmegaConf.to_container(cfg.dataset, resolve=True)
+    for key in without:
+        dataset.pop(key, None)
+    return dataset
 
 
 def dense_key(cfg: DictConfig) -> str:
@@ -146,12 +152,9 @@ def measure_dense(ctx: RunContext, model: nn.Module, provenance: dict[str, Any])
     so the other runs that prune it copy the figures instead of evaluating it again."""
     if provenance["key"] is None:
         return measure(ctx, model, "dense")
-    settings = {
-        "dataset": OmegaConf.to_container(ctx.cfg.dataset, resolve=True),
-        "split": ctx.cfg.eval.split,
-    }
-    for key in ("num_workers", "cache_dir", "cache_decoded"):  # where and how fast, not what
-        settings["dataset"].pop(key, None)
+    # the videos and how they are read and cut; not where they are kept or how fast
+    dataset = dataset_settings(ctx.cfg, without=("num_workers", "cache_dir", "cache_decoded"))
+    settings = {"dataset": dataset, "split": ctx.cfg.eval.split}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
     shared = Path(provenance["path"]).parent / f"eval_{ctx.cfg.eval.split}_{digest}.json"
     own = phase_output(ctx, "eval_dense.json")
