@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench study clean
+.PHONY: install run test test-fast lint bench study clean
 
 install: $(STAMP)
 
@@ -21,8 +21,13 @@ run: install
 	$(BIN)/skr-run -m experiment=quickstart hydra.sweep.dir=$(SWEEP) $(ARGS)
 	$(BIN)/skr-report $(SWEEP)
 
+# The whole suite on both cores (pytest-xdist); test-fast leaves out the end-to-end runs of
+# skr-run (marker `slow`) for use between changes.
 test: install
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n 2 tests
+
+test-fast: install
+	$(BIN)/python -m pytest -q -n 2 -m "not slow" tests
 
 # Every scripts/bench_*.py in turn (each writes benchmarks/<name>.md and .json), then one page
 # with the headline figures: benchmarks/summary.md. Under 20 minutes on 2 CPU cores.

@@ -27,7 +27,7 @@ BACKBONES = ["i3d", "i3d_r50", "r3d_18", "r2plus1d_18", "s3d"]
 CLIP = torch.randn(2, 3, 8, 32, 32)  # (B, C, T, H, W): the smoke runs' clip size
 
 
-def tiny(name: str, num_classes: int = 5) -> nn.Module:
+def tiny(name: str, num_classes: int = 5, width: float = 0.125, **floor: int) -> nn.Module:
     """A backbone at 1/8 width with batch norms that are not the identity, in eval mode."""
     torch.manual_seed(0)
     extra = {
@@ -35,7 +35,7 @@ def tiny(name: str, num_classes: int = 5) -> nn.Module:
         "i3d_r50": {"dropout": 0.0},
         "s3d": {"dropout": 0.0},
     }.get(name, {})
-    model = MODELS[name](num_classes=num_classes, width=0.125, weights=None, **extra)
+    model = MODELS[name](num_classes=num_classes, width=width, weights=None, **extra, **floor)
     with torch.no_grad():
         for bn in (m for m in model.modules() if isinstance(m, nn.BatchNorm3d)):
             bn.running_mean.uniform_(-0.2, 0.2)
@@ -123,6 +123,25 @@ def test_macs_agree_with_torch_flop_counter(name: str) -> None:
         model(CLIP[:1])
     independent = counter.get_total_flops() / 2  # one multiply-accumulate = two FLOPs
     assert count_macs(model, CLIP[:1]) == pytest.approx(independent, rel=0.01)
+
+
+@pytest.mark.parametrize("width", [1 / 16, 1 / 8, 1 / 4])
+@pytest.mark.parametrize("name", BACKBONES)
+def test_min_channels_floors_every_prunable_layer(name: str, width: float) -> None:
+    plain = prunable_layers(tiny(name, width=width))
+    floored_model = tiny(name, width=width, min_channels=8)
+    floored = prunable_layers(floored_model)
+    assert set(floored) == set(plain)  # the same layers stay prunable
+    assert min(layer.channels for layer in floored.values()) >= 8
+    derived = name in ("i3d_r50", "r2plus1d_18")  # widths computed from the floored ones
+    for layer_name, layer in plain.items():  # wide layers keep their width
+        if layer.channels >= 8 and not derived:
+            assert floored[layer_name].channels == layer.channels, layer_name
+    plan = {n: list(range(layer.channels // 2)) for n, layer in floored.items()}
+    with torch.no_grad():
+        pruned = remove_channels(floored_model, plan, CLIP[:1])
+        assert pruned(CLIP).shape == (2, 5)
+    assert min(layer.channels for layer in prunable_layers(pruned).values()) >= 4
 
 
 def test_r2plus1d_mid_channels_are_prunable() -> None:

@@ -159,12 +159,15 @@ def validate_dataset(settings: DictConfig) -> None:
 
 
 def validate_model(settings: DictConfig) -> None:
-    """The ``model`` group: a positive width, a weights file that exists and holds tensors only
-    (a file that carries pickled code is refused here, before any work, and nothing in it runs;
-    its keys are checked when the model is built)."""
+    """The ``model`` group: a positive width, a channel floor >= 1, a weights file that exists
+    and holds tensors only (a file that carries pickled code is refused here, before any work,
+    and nothing in it runs; its keys are checked when the model is built)."""
     if "width" in settings:
         width = settings.width
         _check(_is_number(width) and width > 0, "model.width", width, "a number > 0")
+    if "min_channels" in settings:
+        floor = settings.min_channels
+        _check(_is_int(floor) and floor >= 1, "model.min_channels", floor, "an integer >= 1")
     weights = settings.get("weights")
     if weights is not None and not Path(weights).is_file():
         raise UserError(f"model.weights={weights} is not allowed: no such file")

@@ -9,9 +9,13 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def scaled(channels: int, width: float) -> int:
-    """Channel count after the width multiplier, never below one."""
-    return max(1, int(math.ceil(channels * width)))
+def scaled(channels: int, width: float, min_channels: int = 1) -> int:
+    """Channel count after the width multiplier, never below ``min_channels`` (nor one).
+
+    The floor is MobileNet's: a thin model keeps every layer at least ``min_channels`` wide, as
+    no real network has two-channel layers, unless the published layer itself is narrower.
+    """
+    return max(min(min_channels, channels), int(math.ceil(channels * width)), 1)
 
 
 class ClippedAvgPool3d(nn.Module):

@@ -125,11 +125,12 @@ class InceptionI3d(nn.Module):
         width: float,
         dropout: float,
         in_channels: int,
+        min_channels: int = 1,
     ) -> None:
         super().__init__()
 
         def w(channels: int) -> int:
-            return scaled(channels, width)
+            return scaled(channels, width, min_channels)
 
         self.Conv3d_1a_7x7 = Unit3D(in_channels, w(64), kernel=(7, 7, 7), stride=(2, 2, 2))
         self.MaxPool3d_2a_3x3 = MaxPool3dSame(kernel_size=(1, 3, 3), stride=(1, 2, 2))
@@ -161,7 +162,13 @@ class InceptionI3d(nn.Module):
 
 @register_model("i3d", "i3d_tiny")
 def i3d(
-    *, num_classes: int, width: float, dropout: float, in_channels: int, weights: str | Path | None
+    *,
+    num_classes: int,
+    width: float,
+    dropout: float,
+    in_channels: int,
+    weights: str | Path | None,
+    min_channels: int = 1,
 ) -> InceptionI3d:
     """The Inception I3D, optionally with pretrained weights.
 
@@ -170,12 +177,17 @@ def i3d(
         width: multiplier of every layer's channels (1 is the published network).
         dropout: dropout probability before the classifier.
         in_channels: channels of the input clips (3 for RGB, 2 for optical flow).
+        min_channels: floor of every layer's channels after the width multiplier.
         weights: a checkpoint to load (the PyTorch port's ``rgb_imagenet.pt``, skr's
             ``dense.pt``, or a bare state dict); with another number of classes the classifier
             keeps its fresh initialisation.
     """
     model = InceptionI3d(
-        num_classes=num_classes, width=width, dropout=dropout, in_channels=in_channels
+        num_classes=num_classes,
+        width=width,
+        dropout=dropout,
+        in_channels=in_channels,
+        min_channels=min_channels,
     )
     if weights is not None:
         load_weights(model, weights, classifier="logits.")

@@ -14,7 +14,12 @@ from skr_cli.models.weights import load_weights
 
 @register_model("i3d_r50")
 def i3d_r50(
-    *, num_classes: int, width: float, dropout: float, weights: str | Path | None
+    *,
+    num_classes: int,
+    width: float,
+    dropout: float,
+    weights: str | Path | None,
+    min_channels: int = 1,
 ) -> nn.Module:
     """I3D-R50: a ResNet-50 inflated to 3D (pytorchvideo's ``i3d_r50``), 28.0 M parameters at
     400 classes.
@@ -28,6 +33,8 @@ def i3d_r50(
         num_classes: outputs of the classifier (``blocks.6.proj``).
         width: multiplier of every layer's channels (1 is the published network).
         dropout: dropout probability before the classifier.
+        min_channels: floor of the stem's channels after the width multiplier; every stage's
+            widths are multiples of the stem's, so no layer is narrower.
         weights: a checkpoint to load: pytorchvideo's ``I3D_8x8_R50.pyth`` (``model_state``),
             skr's ``dense.pt`` or a bare state dict.
 
@@ -41,7 +48,7 @@ def i3d_r50(
     model = pytorchvideo_i3d_r50(
         pretrained=False,
         model_num_class=num_classes,
-        stem_dim_out=scaled(64, width),
+        stem_dim_out=scaled(64, width, min_channels),
         dropout_rate=dropout,
         head_pool=nn.AdaptiveAvgPool3d,
     )

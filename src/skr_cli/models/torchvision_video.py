@@ -33,15 +33,22 @@ class WideVideoResNet(VideoResNet):
     """
 
     def __init__(
-        self, *, conv_maker: ConvMaker, stem: nn.Sequential, num_classes: int, width: float
+        self,
+        *,
+        conv_maker: ConvMaker,
+        stem: nn.Sequential,
+        num_classes: int,
+        width: float,
+        min_channels: int = 1,
     ) -> None:
         nn.Module.__init__(self)  # not VideoResNet.__init__, which fixes the widths
         self.inplanes = stem[-2].num_features  # the stem's last batch norm
         self.stem = stem
-        self.layer1 = self._make_layer(BasicBlock, conv_maker, scaled(64, width), 2, stride=1)
-        self.layer2 = self._make_layer(BasicBlock, conv_maker, scaled(128, width), 2, stride=2)
-        self.layer3 = self._make_layer(BasicBlock, conv_maker, scaled(256, width), 2, stride=2)
-        self.layer4 = self._make_layer(BasicBlock, conv_maker, scaled(512, width), 2, stride=2)
+        for index, (planes, stride) in enumerate(((64, 1), (128, 2), (256, 2), (512, 2)), 1):
+            layer = self._make_layer(
+                BasicBlock, conv_maker, scaled(planes, width, min_channels), 2, stride=stride
+            )
+            setattr(self, f"layer{index}", layer)
         self.avgpool = nn.AdaptiveAvgPool3d((1, 1, 1))
         self.fc = nn.Linear(self.inplanes, num_classes)
         _init_like_torchvision(self)
@@ -60,9 +67,9 @@ def _init_like_torchvision(model: nn.Module) -> None:
             nn.init.constant_(m.bias, 0)
 
 
-def _r3d_stem(width: float) -> nn.Sequential:
+def _r3d_stem(width: float, min_channels: int) -> nn.Sequential:
     """torchvision's BasicStem: a 3×7×7 convolution, stride (1, 2, 2)."""
-    out = scaled(64, width)
+    out = scaled(64, width, min_channels)
     return nn.Sequential(
         nn.Conv3d(3, out, (3, 7, 7), stride=(1, 2, 2), padding=(1, 3, 3), bias=False),
         nn.BatchNorm3d(out),
@@ -70,9 +77,9 @@ def _r3d_stem(width: float) -> nn.Sequential:
     )
 
 
-def _r2plus1d_stem(width: float) -> nn.Sequential:
+def _r2plus1d_stem(width: float, min_channels: int) -> nn.Sequential:
     """torchvision's R2Plus1dStem: a 1×7×7 spatial then a 3×1×1 temporal convolution."""
-    mid, out = scaled(45, width), scaled(64, width)
+    mid, out = scaled(45, width, min_channels), scaled(64, width, min_channels)
     return nn.Sequential(
         nn.Conv3d(3, mid, (1, 7, 7), stride=(1, 2, 2), padding=(0, 3, 3), bias=False),
         nn.BatchNorm3d(mid),
@@ -91,11 +98,13 @@ class WideS3D(S3D):
     clipped to the feature map, as in the I3D here; on 224² clips it is torchvision's.
     """
 
-    def __init__(self, *, num_classes: int, width: float, dropout: float) -> None:
+    def __init__(
+        self, *, num_classes: int, width: float, dropout: float, min_channels: int = 1
+    ) -> None:
         nn.Module.__init__(self)  # not S3D.__init__, which fixes the widths
 
         def w(channels: int) -> int:
-            return scaled(channels, width)
+            return scaled(channels, width, min_channels)
 
         norm = partial(nn.BatchNorm3d, eps=0.001, momentum=0.001)
         blocks: list[nn.Module] = [
@@ -126,28 +135,51 @@ def _with_weights(model: nn.Module, weights: str | Path | None, classifier: str)
 
 
 @register_model("r3d_18")
-def r3d_18(*, num_classes: int, width: float, weights: str | Path | None) -> WideVideoResNet:
+def r3d_18(
+    *, num_classes: int, width: float, weights: str | Path | None, min_channels: int = 1
+) -> WideVideoResNet:
     """R3D-18 (Tran et al. 2018): 3×3×3 convolutions in every block; 33.4 M parameters at 400
-    classes. ``weights``: torchvision's ``r3d_18-*.pth``, skr's ``dense.pt`` or a state dict."""
+    classes. ``weights``: torchvision's ``r3d_18-*.pth``, skr's ``dense.pt`` or a state dict;
+    ``min_channels``: floor of every layer's channels after the width multiplier."""
     model = WideVideoResNet(
-        conv_maker=Conv3DSimple, stem=_r3d_stem(width), num_classes=num_classes, width=width
+        conv_maker=Conv3DSimple,
+        stem=_r3d_stem(width, min_channels),
+        num_classes=num_classes,
+        width=width,
+        min_channels=min_channels,
     )
     return _with_weights(model, weights, "fc.")
 
 
 @register_model("r2plus1d_18")
-def r2plus1d_18(*, num_classes: int, width: float, weights: str | Path | None) -> WideVideoResNet:
+def r2plus1d_18(
+    *, num_classes: int, width: float, weights: str | Path | None, min_channels: int = 1
+) -> WideVideoResNet:
     """R(2+1)D-18: each 3×3×3 convolution split into 1×3×3 (mid channels, BN, ReLU) and 3×1×1;
-    31.5 M parameters at 400 classes. ``weights`` as for :func:`r3d_18`."""
+    31.5 M parameters at 400 classes. ``weights`` and ``min_channels`` as for :func:`r3d_18`."""
     model = WideVideoResNet(
-        conv_maker=Conv2Plus1D, stem=_r2plus1d_stem(width), num_classes=num_classes, width=width
+        conv_maker=Conv2Plus1D,
+        stem=_r2plus1d_stem(width, min_channels),
+        num_classes=num_classes,
+        width=width,
+        min_channels=min_channels,
     )
     return _with_weights(model, weights, "fc.")
 
 
 @register_model("s3d")
-def s3d(*, num_classes: int, width: float, dropout: float, weights: str | Path | None) -> WideS3D:
+def s3d(
+    *,
+    num_classes: int,
+    width: float,
+    dropout: float,
+    weights: str | Path | None,
+    min_channels: int = 1,
+) -> WideS3D:
     """S3D (Xie et al. 2018): Inception-v1 with separable 1×k×k + k×1×1 convolutions; 8.3 M
-    parameters at 400 classes. ``weights``: torchvision's ``s3d-*.pth``, ``dense.pt``, …"""
-    model = WideS3D(num_classes=num_classes, width=width, dropout=dropout)
+    parameters at 400 classes. ``weights``: torchvision's ``s3d-*.pth``, ``dense.pt``, …;
+    ``min_channels`` as for :func:`r3d_18`."""
+    model = WideS3D(
+        num_classes=num_classes, width=width, dropout=dropout, min_channels=min_channels
+    )
     return _with_weights(model, weights, "classifier.")
