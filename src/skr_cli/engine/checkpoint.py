@@ -7,6 +7,7 @@ is loaded with ``weights_only=True``: tensors and plain data only, no pickled co
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
@@ -69,8 +70,14 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def save_state(path: Path, state: dict[str, Any]) -> None:
-    """Saves tensors and plain data (no pickled objects) atomically."""
-    atomic_write_bytes(path, lambda f: torch.save(state, f))
+    """Saves tensors and plain data (no pickled objects) atomically.
+
+    The state is serialised in memory first and written in one plain write: torch's zip writer
+    reports a short write (a full disk) as an opaque RuntimeError, a plain write as an OSError.
+    """
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, lambda f: f.write(buffer.getbuffer()))
 
 
 def safe_load(path: Path) -> Any:
