@@ -324,7 +324,9 @@ def test_each_dataset_runs_end_to_end(skr_run, tmp_path, trees, name, skipped) -
     assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["dataset"] == name
-    assert metrics["data"] == {"skipped": len(skipped), "skipped_files": sorted(skipped)}
+    data = metrics["data"]
+    assert (data["skipped"], data["skipped_files"]) == (len(skipped), sorted(skipped))
+    assert data["train_videos"] > 0 and data["test_videos"] > 0
     assert 0 <= metrics["final"]["video_top1"] <= 100 and "video_top5" in metrics["final"]
     assert "skipped" in result.stdout
 

@@ -13,7 +13,7 @@ from torch import nn
 
 from skr_cli.cli import validate
 from skr_cli.engine.batchnorm import recalibrate_batchnorm
-from skr_cli.engine.train import train
+from skr_cli.engine.train import LrSchedule, train
 from skr_cli.models.i3d import InceptionI3d
 from skr_cli.pipeline import UserError
 from skr_cli.pruning.layers import prunable_layers
@@ -103,6 +103,28 @@ def test_a_cross_entropy_objective_trains_exactly_like_the_default_loop() -> Non
     fit(custom, data, 1, objective=lambda m, c, labels, logits, s: F.cross_entropy(logits, labels))
     for (name, a), b in zip(plain.state_dict().items(), custom.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
+
+
+def test_a_phase_that_starts_inside_a_schedule_continues_it() -> None:
+    data = batches(count=3)
+    whole, first, second = [], [], []
+    fit(tiny(0.0625), data, 4, schedule=LrSchedule(4, warmup=1), lr_log=whole)
+    fit(tiny(0.0625), data, 1, schedule=LrSchedule(4, warmup=1), lr_log=first)
+    fit(tiny(0.0625), data, 3, schedule=LrSchedule(4, warmup=1, start=1), lr_log=second)
+    assert first + second == pytest.approx(whole)  # two phases: the same rates as one
+    assert first == pytest.approx([0.01 * k / 4 for k in (1, 2, 3)])  # linear warm-up
+    assert second[0] == pytest.approx(0.01) and second == sorted(second, reverse=True)
+    assert second[-1] < 0.01 * 0.05  # the cosine ends near zero
+    plain: list[float] = []
+    fit(tiny(0.0625), data, 2, lr_log=plain)  # no schedule given: a cosine over its own steps
+    assert plain[0] == pytest.approx(0.01) and plain == sorted(plain, reverse=True)
+
+
+def test_label_smoothing_changes_the_loss_and_zero_is_the_plain_cross_entropy() -> None:
+    data = batches()
+    plain, zero, smooth = tiny(0.0625), tiny(0.0625), tiny(0.0625)
+    assert fit(plain, data, 1) == fit(zero, data, 1, label_smoothing=0.0)
+    assert fit(smooth, data, 1, label_smoothing=0.2) != fit(tiny(0.0625), data, 1)
 
 
 # ----------------------------------------------------------------------- penalties and energy

@@ -27,6 +27,8 @@ EVERY_OPTION = (
     "lowrank.phases=[relocation]",
     "lowrank.truncate=false",
     "finetune.epochs=2",
+    "finetune.recalibrate_bn=true",
+    "finetune.label_smoothing=0.1",
 )
 
 
@@ -78,6 +80,14 @@ def test_every_option_runs_and_takes_its_epochs_from_fine_tuning(skr_run, tmp_pa
     assert 0 <= removal["fit_residual_mean"] <= 1
     assert len(load_state(run_dir / "relocated1.pt")["relocation"]) > 0  # the step log
     assert len(load_state(run_dir / "final.pt")["losses"]) == 2 - 1  # fair budget
+    # one schedule: fine-tuning continues the relocation phase's decay, the rate never rises
+    rates = load_state(run_dir / "relocated1.pt")["lr"] + load_state(run_dir / "final.pt")["lr"]
+    assert rates[0] == pytest.approx(0.005) and rates == sorted(rates, reverse=True)
+    start = first["finetune_start"]
+    assert start["lr_relocation_last"] > start["lr_first"] > start["lr_last"]
+    assert start["lr_first"] == pytest.approx(0.005 / 2, rel=0.1)  # halfway down the cosine
+    assert start["bn_recalibrated"] and start["epoch"] == 1
+    assert start["top1"] == first["pruned"]["top1_bn_recal"]
     # a rerun into the same folder resumes after the relocation phase: same metrics
     again = skr_run(*SMOKE, *EVERY_OPTION)
     assert again.returncode == 0, again.stderr

@@ -83,9 +83,16 @@ def validate(cfg: DictConfig) -> None:
     for phase in ("train", "finetune"):
         precision = cfg[phase].precision
         _check(precision in PRECISIONS, f"{phase}.precision", precision, " | ".join(PRECISIONS))
-        for key in ("compile", "channels_last"):
+        switches = ("compile", "channels_last", "recalibrate_bn")
+        for key in (key for key in switches if key in cfg[phase]):
             value = cfg[phase][key]
             _check(isinstance(value, bool), f"{phase}.{key}", value, "true | false")
+        warmup, epochs = cfg[phase].warmup_epochs, cfg[phase].epochs
+        ok = _is_int(warmup) and 0 <= warmup <= epochs
+        _check(ok, f"{phase}.warmup_epochs", warmup, f"an integer in [0, {phase}.epochs={epochs}]")
+        smoothing = cfg[phase].label_smoothing
+        ok = _in(smoothing, 0, 1, open_low=False) and smoothing < 1
+        _check(ok, f"{phase}.label_smoothing", smoothing, "a number in [0, 1)")
     validate_prune(cfg.prune)
     validate_agreement(cfg.agreement)
     validate_lowrank(cfg.lowrank)

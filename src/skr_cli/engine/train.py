@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import CosineAnnealingLR
+from torch.optim.lr_scheduler import LambdaLR
 from tqdm import tqdm
 
 from skr_cli.data.clips import Batch
@@ -29,6 +31,33 @@ PRECISIONS = ("fp32", "bf16")
 # Steps between two reads of the loss on an accelerator: each read waits for the device, so the
 # running loss and the finiteness check are kept on the device in between (on CPU: every step).
 READ_EVERY = 25
+
+
+@dataclass(frozen=True)
+class LrSchedule:
+    """A linear warm-up then a cosine decay to zero, over ``total`` epochs, of which a phase
+    trains the ``epochs`` from ``start`` on: phases that share one schedule (relocation, then
+    fine-tuning) each continue where the previous one stopped instead of restarting at the full
+    learning rate.
+
+    Attributes:
+        total: epochs of the whole schedule.
+        warmup: its first epochs, over which the rate rises linearly to the full rate.
+        start: the epoch (of ``total``) at which this phase begins.
+    """
+
+    total: int
+    warmup: int = 0
+    start: int = 0
+
+    def factor(self, step: int, steps_per_epoch: int) -> float:
+        """The share of the full learning rate at the phase's ``step`` (0-based)."""
+        at = self.start * steps_per_epoch + step
+        warm = self.warmup * steps_per_epoch
+        if at < warm:
+            return (at + 1) / (warm + 1)
+        decay = max(self.total * steps_per_epoch - warm, 1)
+        return 0.5 * (1 + math.cos(math.pi * min(at - warm, decay) / decay))
 
 
 class NonFiniteLoss(RuntimeError):
@@ -79,6 +108,9 @@ def train(
     compile: bool = False,
     channels_last: bool = False,
     checkpoint: PhaseCheckpoint | None = None,
+    schedule: LrSchedule | None = None,
+    label_smoothing: float = 0.0,
+    lr_log: list[float] | None = None,
 ) -> list[float]:
     """Trains ``model`` with cross-entropy for ``epochs`` epochs on a cosine learning-rate schedule.
 
@@ -105,6 +137,10 @@ def train(
             model is back in the contiguous format on return.
         checkpoint: where the state is saved after every epoch; training resumes from it when
             an earlier attempt saved one (same weights, order and RNG draws as if uninterrupted).
+        schedule: the learning-rate schedule this phase is part of (default: a cosine decay over
+            this phase's own epochs, no warm-up).
+        label_smoothing: of the cross-entropy (not of a replacing ``objective``).
+        lr_log: receives the learning rate of every step.
 
     Batches are moved to the model's device (asynchronously from pinned memory). The loss is
     read back every step on CPU and every ``READ_EVERY`` steps on an accelerator; a non-finite
@@ -116,7 +152,9 @@ def train(
     if epochs == 0:
         return []
     optimizer = make_optimizer(model.parameters())
-    scheduler = CosineAnnealingLR(optimizer, T_max=epochs * len(loader))
+    schedule = schedule or LrSchedule(total=epochs)
+    per_epoch = len(loader)
+    scheduler = LambdaLR(optimizer, lambda step: schedule.factor(step, per_epoch))
     model.train()
     device = next(model.parameters()).device
     layout = torch.channels_last_3d if channels_last else torch.contiguous_format
@@ -140,12 +178,14 @@ def train(
             with autocast(device, precision):
                 logits = forward(clips)  # (B, K)
                 if objective is None:
-                    loss = F.cross_entropy(logits, labels)
+                    loss = F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
                 else:
                     loss = objective(model, clips, labels, logits, step)
             tally.record(loss, step, len(labels))
             if step % read_every == 0:
                 bar.set_postfix(loss=f"{tally.read(phase):.3f}")
+            if lr_log is not None:
+                lr_log.append(optimizer.param_groups[0]["lr"])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

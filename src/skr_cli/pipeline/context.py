@@ -31,7 +31,7 @@ from skr_cli.engine.checkpoint import (
 )
 from skr_cli.engine.distributed import RankShare, barrier, rank, world_size
 from skr_cli.engine.evaluate import evaluate
-from skr_cli.engine.train import Objective, StepCallback, train
+from skr_cli.engine.train import LrSchedule, Objective, StepCallback, train
 from skr_cli.heuristics.base import CalibBatch
 from skr_cli.pruning.count import count_macs, count_params
 
@@ -154,12 +154,16 @@ def trained(
     extra: dict[str, Any] | None = None,
     objective: Objective | None = None,
     carried: dict[str, Any] | None = None,
+    span: tuple[int, int] | None = None,
 ) -> nn.Module:
     """Trains ``model`` with a phase's settings (``train`` or ``finetune``) and saves its weights
     as ``output``; loads them instead when an earlier attempt already finished the phase.
     ``after_step`` runs after every optimiser step (the low-rank proximal step); ``extra`` is
     saved beside the weights (after training: a list in it filled while training is saved
-    filled); ``objective`` replaces the cross-entropy (the relocation phase).
+    filled); ``objective`` replaces the cross-entropy (the relocation phase). ``span`` is
+    (first epoch, total epochs) of the learning-rate schedule the phase is part of (default: its
+    own ``settings.epochs``), with ``settings.warmup_epochs`` of warm-up at the schedule's start;
+    the learning rate of every step is saved as ``lr``.
 
     The state after every epoch goes to ``<output>.partial`` (deleted once ``output`` is
     written): a killed phase resumes from its last finished epoch, with the lists of ``extra``,
@@ -170,7 +174,10 @@ def trained(
         barrier()
         return model
     loader = train_loader(ctx, settings.batch_size, seed)
-    kept = {key: value for key, value in (extra or {}).items() if isinstance(value, list)}
+    start, total = span or (0, settings.epochs)
+    lrs: list[float] = []
+    extra = (extra or {}) | {"lr": lrs}
+    kept = {key: value for key, value in extra.items() if isinstance(value, list)}
     if hasattr(after_step, "state_dict"):
         kept["after_step"] = after_step
     checkpoint = PhaseCheckpoint(
@@ -192,8 +199,11 @@ def trained(
         compile=settings.compile,
         channels_last=settings.channels_last,
         checkpoint=checkpoint,
+        schedule=LrSchedule(total, min(settings.warmup_epochs, total), start),
+        label_smoothing=settings.label_smoothing,
+        lr_log=lrs,
     )
-    save_state(path, {"model": model.state_dict(), "losses": losses} | (extra or {}))
+    save_state(path, {"model": model.state_dict(), "losses": losses} | extra)
     checkpoint.discard()
     barrier()
     return model

@@ -111,7 +111,9 @@ def truncate(ctx: RunContext, model: nn.Module, before: dict[str, Any]) -> dict[
     if settings.finetune_epochs > 0:
         stages["truncated"] = measure(ctx, factorised, "truncated")
         seed = seed_phase(ctx.cfg.seed, "lowrank_finetune")
-        brief = OmegaConf.merge(ctx.cfg.finetune, {"epochs": settings.finetune_epochs})
+        brief = OmegaConf.merge(
+            ctx.cfg.finetune, {"epochs": settings.finetune_epochs, "warmup_epochs": 0}
+        )
         output = "factorised.pt"
         trained(ctx, factorised, phase="factorised", settings=brief, seed=seed, output=output)
     stages["after"] = measure(ctx, factorised, "factorised")

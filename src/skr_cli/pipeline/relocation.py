@@ -75,7 +75,13 @@ def relocation_objective(
     try:
         penalty = Penalty(layers, plan, consumers, settings.target)
         return Relocation(
-            penalty, ramp, settings.balance, settings.decoupled, distillation, on_log=log
+            penalty,
+            ramp,
+            settings.balance,
+            settings.decoupled,
+            distillation,
+            on_log=log,
+            label_smoothing=ctx.cfg.finetune.label_smoothing,
         )
     except ValueError as err:
         raise UserError(str(err)) from err
@@ -121,6 +127,8 @@ def relocate(
             extra={"relocation": history},  # filled while training, saved after it
             objective=objective,
             carried={"proximal": proximal} if proximal is not None else None,
+            # the first part of the one schedule that fine-tuning continues after removal
+            span=((step - 1) * settings.epochs, ctx.cfg.finetune.epochs),
         )
     if objective is None:  # resumed: the phase's log was saved with its weights
         history = load_state(phase_output(ctx, output))["relocation"]

@@ -11,13 +11,17 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from skr_cli.engine.batchnorm import recalibrate_batchnorm
+from skr_cli.engine.checkpoint import load_state
 from skr_cli.engine.evaluate import latency_ms
 from skr_cli.pipeline.context import (
     RunContext,
     build_context,
+    calibration_batches,
     check_run_dir,
     measure,
     measure_recalibrated,
+    phase_output,
     seed_phase,
     timed,
     trained,
@@ -34,19 +38,30 @@ from skr_cli.tracking.metrics import write_metrics
 from skr_cli.tracking.wandb_run import wandb_run
 
 
+def relocation_epochs(cfg: DictConfig) -> int:
+    """Epochs of ``finetune.epochs`` spent by the relocation phases before removal (a fair
+    budget: every arm trains as many epochs after scoring)."""
+    return cfg.relocation.epochs * cfg.prune.steps if relocation_active(cfg) else 0
+
+
 def finetune(ctx: RunContext, model: nn.Module, plans: list[Plan]) -> nn.Module:
-    """Trains the pruned model with a fresh optimiser (removal replaced its parameters).
+    """Trains the pruned model with a fresh optimiser (removal replaced its parameters), on the
+    rest of the one learning-rate schedule that the relocation phases began: after relocation
+    the rate goes on decaying from where it stood, it never restarts at the full rate.
 
     Its weights go to final.pt with the removal plans and the clip shape, so that
     ``skr_cli.pruning.history.load_pruned`` rebuilds it from the dense architecture.
     When relocation phases ran, their epochs come out of ``finetune.epochs`` (a fair budget).
+    With ``finetune.recalibrate_bn`` the pruned model's batch-norm statistics are re-estimated
+    first (the same batches as ``pruned.*_bn_recal``).
     """
     seed = seed_phase(ctx.cfg.seed, "finetune")
     step = lowrank_step(ctx, model, "finetune")
     settings = ctx.cfg.finetune
-    if relocation_active(ctx.cfg):
-        spent = ctx.cfg.relocation.epochs * ctx.cfg.prune.steps
-        settings = OmegaConf.merge(settings, {"epochs": settings.epochs - spent})
+    spent = relocation_epochs(ctx.cfg)
+    settings = OmegaConf.merge(settings, {"epochs": settings.epochs - spent})
+    if ctx.cfg.finetune.recalibrate_bn:
+        recalibrate_batchnorm(model, calibration_batches(ctx, "bn_recal"))
     return trained(
         ctx,
         model,
@@ -56,7 +71,28 @@ def finetune(ctx: RunContext, model: nn.Module, plans: list[Plan]) -> nn.Module:
         output="final.pt",
         after_step=step,
         extra=pruning_history(plans, list(ctx.example.shape[1:])),
+        span=(spent, ctx.cfg.finetune.epochs),
     )
+
+
+def finetune_start(ctx: RunContext, pruned: dict[str, Any]) -> dict[str, Any]:
+    """What fine-tuning starts from: the pruned model's test figures (after the batch-norm
+    re-estimate with ``finetune.recalibrate_bn``) and the schedule's learning rates at the end
+    of the relocation phases and at fine-tuning's first and last step."""
+    recalibrated = bool(ctx.cfg.finetune.recalibrate_bn)
+    suffix = "_bn_recal" if recalibrated else ""
+    keys = ("top1", "top5", "video_top1", "loss")
+    start: dict[str, Any] = {key: pruned[f"{key}{suffix}"] for key in keys}
+    rates = load_state(phase_output(ctx, "final.pt"))["lr"]
+    relocated = phase_output(ctx, f"relocated{ctx.cfg.prune.steps}.pt")
+    before = load_state(relocated)["lr"] if relocation_active(ctx.cfg) else []
+    return start | {
+        "bn_recalibrated": recalibrated,
+        "epoch": relocation_epochs(ctx.cfg),
+        "lr_relocation_last": before[-1] if before else None,
+        "lr_first": rates[0] if rates else None,
+        "lr_last": rates[-1] if rates else None,
+    }
 
 
 def finished(cfg: DictConfig, out_dir: Path) -> dict[str, Any] | None:
@@ -136,6 +172,7 @@ def run(
                 "description": MAC_CONVENTION,
             },
             "finetune_epochs": cfg.finetune.epochs,
+            "finetune_start": finetune_start(ctx, pruned_eval),
             "eval_split": cfg.eval.split,  # what dense/pruned/final were measured on
             # a random-search trial (search.trial): the config holds its drawn values
             "search": {"trial": cfg.search.trial, "seed": cfg.search.seed},
@@ -164,6 +201,8 @@ def run(
             "data": {
                 "skipped": len(ctx.skipped),  # videos that could not be decoded, skipped
                 "skipped_files": sorted(Path(path).name for path in ctx.skipped)[:10],
+                "train_videos": len(ctx.train_set),
+                "test_videos": len(ctx.test_set),  # of eval_split
             },
             "timings_s": ctx.timings,
         }

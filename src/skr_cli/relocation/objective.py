@@ -80,6 +80,7 @@ class Relocation:
     decoupled: bool = False
     distillation: Distillation | None = None
     on_log: StepLog | None = None
+    label_smoothing: float = 0.0  # of the task's cross-entropy, as in fine-tuning
     history: list[dict[str, float]] = field(default_factory=list)
     # step logs whose tensors are still on the device: read back together by ``flush``
     pending: list[dict[str, torch.Tensor | float]] = field(default_factory=list, repr=False)
@@ -98,7 +99,7 @@ class Relocation:
         logits: torch.Tensor,
         step: int,
     ) -> torch.Tensor:
-        task = F.cross_entropy(logits, labels)
+        task = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
         log: dict[str, torch.Tensor | float] = {"task": task.detach()}
         objective = task
         if self.distillation is not None and self.distillation.weight > 0:
