@@ -262,6 +262,7 @@ def agreement_figure(agreement: Mapping[str, Any]) -> Figure:
                 ax.text(j, i, text, ha="center", va="center", fontsize=7, color=color)
         ax.set_title(title, fontsize=9)
         fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.tight_layout()  # tick labels clear of the neighbouring colour bar
     return fig
 
 
