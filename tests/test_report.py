@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 import yaml
 
-from skr_cli.report.cells import CellKey, analyze, baseline_of, group_cells
+from skr_cli.report.cells import CellKey, analyze, baseline_of, group_cells, short_labels
 from skr_cli.report.cli import main
 from skr_cli.report.collect import Run, collect
+from skr_cli.report.plots import accuracy_figure, plot_cells, spread_figure
 from skr_cli.report.stats import complete_table, spread, spread_ratio, summarize, two_way_anova
 from skr_cli.report.tracking import sweep_group
 
@@ -390,3 +391,127 @@ def test_a_run_found_twice_is_listed_as_duplicate_and_counted_once(tmp_path: Pat
     assert [p["kind"] for p in data["problems"]] == ["duplicate"]
     assert [len(c["runs"]) for c in data["cells"]] == [9, 9]
     assert data["cells"][0]["spread"]["range"] == pytest.approx(24)
+
+
+# --- plots: short names, legends outside, units, one figure per question --------------------
+
+
+def fake_report(ratios: tuple[float, ...], options: tuple[str, ...]) -> dict:
+    """A report.json with a cell per (low-rank weight, prune ratio, relocation option); the
+    first option is the baseline."""
+    cells = []
+    for weight in (0.0, 0.02):
+        for ratio in ratios:
+            for i, option in enumerate(options):
+                key = {
+                    "dataset": "synthetic",
+                    "model": "i3d_tiny",
+                    "prune.ratio": ratio,
+                    "relocation.strength": 10.0 * i,
+                    "lowrank.weight": weight,
+                    "relocation.epochs": 1 + (i > 0),
+                }
+                cells.append(
+                    {
+                        "id": f"C{len(cells) + 1}",
+                        "key": key,
+                        "choices": {"relocation": option, "prune": "default"},
+                        "baseline_relocation": i == 0,
+                        "spread": {"mean": 60 - 50 * ratio + i, "std": 10.0 - i},
+                        "ratio": None
+                        if i == 0
+                        else {"ratio": 1 - 0.1 * i, "low": 0.5, "high": 1.2},
+                        "runs": [],
+                    }
+                )
+    return {"cells": cells, "plots": [], "agreement": None}
+
+
+def legend_texts(fig) -> list[str]:
+    return [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().texts]
+
+
+def test_variants_are_named_by_the_option_or_the_keys_that_differ() -> None:
+    keys = [
+        {"dataset": "d", "prune.ratio": 0.5, "relocation.strength": s, "relocation.epochs": e}
+        for s, e in ((0.0, 1), (272.0, 2), (272.0, 1))
+    ]
+    options = [{"relocation": "default"}, {"relocation": "skr"}, {"relocation": "skr"}]
+    assert short_labels(keys, options) == [
+        "relocation=default relocation.epochs=1",  # epochs differs within relocation=skr
+        "relocation=skr relocation.epochs=2",
+        "relocation=skr relocation.epochs=1",
+    ]
+    assert short_labels(keys[:2], options[:2]) == ["relocation=default", "relocation=skr"]
+    assert short_labels(keys[:2], [{}, {}], leave_out=("relocation.epochs",)) == [
+        "relocation.strength=0",
+        "relocation.strength=272",
+    ]
+
+
+def test_plot_labels_are_short_and_the_report_lists_their_keys(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path)
+    for run in sweep.iterdir():  # Hydra's record of the chosen options
+        option = "skr" if "strength=1" in run.name else "default"
+        choices = {"hydra": {"runtime": {"choices": {"relocation": option, "hydra/sweeper": "x"}}}}
+        (run / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(choices))
+    main([str(sweep), "--bootstrap", "10"])
+    data = json.loads((sweep / "report.json").read_text())
+    assert data["cells"][1]["choices"] == {"relocation": "skr"}
+    for fig in (accuracy_figure(plot_cells(data)), spread_figure(plot_cells(data))):
+        assert sorted(set(legend_texts(fig))) == ["relocation=default", "relocation=skr"]
+    md = (sweep / "report.md").read_text()
+    assert "| `relocation=skr` | C2 | dataset=synthetic model=i3d_tiny relocation.strength=1" in md
+
+
+def test_legends_sit_outside_the_data_and_axes_name_their_units() -> None:
+    cells = plot_cells(fake_report((0.3, 0.5, 0.7), ("default", "skr", "skr_distill")))
+    accuracy, spread = accuracy_figure(cells), spread_figure(cells)
+    for fig in (accuracy, spread):
+        fig.canvas.draw()
+        for ax in fig.axes:
+            legend = ax.get_legend()
+            if legend is not None:
+                box, frame = legend.get_window_extent(), ax.get_window_extent()
+                assert box.x0 >= frame.x1  # right of the axes: covers no data
+    assert legend_texts(accuracy)[0] == "relocation=default lowrank.weight=0"
+    (ax,) = accuracy.axes
+    assert "prune ratio" in ax.get_xlabel() and "top-1 (%)" in ax.get_ylabel()
+    top, bottom = spread.axes
+    assert "top-1 points" in top.get_ylabel() and "baseline" in bottom.get_ylabel()
+    assert "prune ratio" in bottom.get_xlabel()
+
+
+def test_figures_keep_one_panel_per_question_however_many_cells() -> None:
+    small = plot_cells(fake_report((0.5,), ("default", "skr")))
+    large = plot_cells(fake_report((0.1, 0.3, 0.5, 0.7, 0.9), tuple(f"o{i}" for i in range(8))))
+    assert len(large) == 80
+    for cells in (small, large):
+        assert len(accuracy_figure(cells).axes) == 1
+        assert len(spread_figure(cells).axes) == 2
+    assert all(len(text) <= 40 and "{" not in text for text in legend_texts(accuracy_figure(large)))
+
+
+def test_replot_redraws_the_files_from_report_json_alone(tmp_path: Path) -> None:
+    sweep = write_sweep(tmp_path / "sweep")
+    main([str(sweep), "--bootstrap", "10"])
+    copy = tmp_path / "copy"  # the report's files without the runs
+    copy.mkdir()
+    for name in ("report.json", "report.md"):
+        shutil.copy(sweep / name, copy / name)
+    main(["--replot", str(copy)])
+    for name in ("accuracy_vs_ratio.png", "spread.png", "agreement.png", "report.md"):
+        assert (copy / name).read_bytes() == (sweep / name).read_bytes(), name
+    assert (copy / "report.json").read_bytes() == (sweep / "report.json").read_bytes()
+
+
+def test_replot_errors_are_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    sweep = write_sweep(tmp_path / "sweep")
+    for argv in (["--replot", str(tmp_path)], ["--replot", str(tmp_path), str(sweep)], []):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == 2
+        lines = capsys.readouterr().err.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("skr-report: error: ")

@@ -10,11 +10,12 @@ first. Within a cell, runs are indexed by (heuristic, seed).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
-from skr_cli.report.collect import Problem, Run
+from skr_cli.report.collect import Problem, Run, choices_from_overrides
 from skr_cli.report.stats import (
     Anova,
     Ratio,
@@ -63,7 +64,7 @@ def format_value(value: Any) -> str:
         return "null"
     if isinstance(value, float):
         return f"{value:g}"
-    if isinstance(value, tuple):
+    if isinstance(value, tuple | list):
         return "[" + ",".join(format_value(v) for v in value) + "]"
     return str(value)
 
@@ -136,10 +137,92 @@ class Cell:
     def seeds(self) -> list[int]:
         return sorted({s for _, s in self.runs})
 
+    @property
+    def choices(self) -> dict[str, str]:
+        """The config group options every run of the cell chose (``{"relocation": "skr"}``)."""
+        runs = list(self.runs.values())
+        first = runs[0].choices if runs else {}
+        return {g: o for g, o in sorted(first.items()) if all(r.choices.get(g) == o for r in runs)}
+
     def values(self, metric: str) -> dict[tuple[str, int], float]:
         """(heuristic, seed) → a metrics value (dotted path) of the runs that have it."""
         found = {hs: run.get(metric) for hs, run in self.runs.items()}
         return {hs: float(v) for hs, v in found.items() if isinstance(v, int | float)}
+
+
+def short_labels(
+    keys: Sequence[Mapping[str, Any]],
+    choices: Sequence[Mapping[str, str]],
+    *,
+    leave_out: Collection[str] = (),
+) -> list[str]:
+    """The short name of each cell: only what differs between the cells.
+
+    A config group whose option every cell records and that not all cells share is named by its
+    option (``relocation=skr``); the keys under it are then named only where they differ between
+    cells of the same option. Every other key that differs is named with its value
+    (``lowrank.weight=0.02``), unless it splits the cells exactly as a key named before it does
+    (``lowrank.truncate`` beside ``lowrank.phases``: it says nothing new). Keys in
+    ``leave_out`` (a plot's axis) are not named, so cells that differ only there get the same
+    name.
+
+    Args:
+        keys: per cell, its key as (override name → value), ``CellKey.fields()`` or report.json.
+        choices: per cell, config group → chosen option (may be empty).
+        leave_out: keys never named.
+    """
+    names = list(dict.fromkeys(k for key in keys for k in key if k not in leave_out))
+    varying = [n for n in names if len({repr(key.get(n, ABSENT)) for key in keys}) > 1]
+    groups = [
+        g
+        for g in sorted({g for c in choices for g in c})
+        if all(g in c for c in choices)
+        and len({c[g] for c in choices}) > 1
+        and any(n.startswith(f"{g}.") for n in varying)
+    ]
+    shown: list[str] = []
+    for name in varying:
+        if not _named_by_option(name, groups, keys, choices) and not any(
+            _same_split(name, other, keys) for other in shown
+        ):
+            shown.append(name)
+    labels = []
+    for key, chosen in zip(keys, choices, strict=True):
+        parts = [(g, chosen[g]) for g in groups] + [(n, key.get(n, ABSENT)) for n in shown]
+        labels.append(" ".join(f"{k}={format_value(v)}" for k, v in parts) or "all")
+    return labels
+
+
+def _named_by_option(
+    name: str,
+    groups: Sequence[str],
+    keys: Sequence[Mapping[str, Any]],
+    choices: Sequence[Mapping[str, str]],
+) -> bool:
+    """Whether a key lies under a named group and has one value per option of that group."""
+    group = next((g for g in groups if name.startswith(f"{g}.")), None)
+    if group is None:
+        return False
+    values: dict[str, set[str]] = defaultdict(set)
+    for key, chosen in zip(keys, choices, strict=True):
+        values[chosen[group]].add(repr(key.get(name, ABSENT)))
+    return all(len(v) == 1 for v in values.values())
+
+
+def _same_split(first: str, second: str, keys: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether two keys' values map one to one over the cells (they group them alike)."""
+    pairs = {(repr(k.get(first, ABSENT)), repr(k.get(second, ABSENT))) for k in keys}
+    return len(pairs) == len({a for a, _ in pairs}) == len({b for _, b in pairs})
+
+
+def saved_choices(cell: Mapping[str, Any]) -> dict[str, str]:
+    """A report.json cell's config group options: its ``choices``, or, in a report written
+    before they were recorded, the group overrides that all its runs' folder names hold."""
+    if "choices" in cell:
+        return dict(cell["choices"])
+    found = [choices_from_overrides(PurePath(r["path"]).name.split(",")) for r in cell["runs"]]
+    first = found[0] if found else {}
+    return {g: o for g, o in sorted(first.items()) if all(c.get(g) == o for c in found)}
 
 
 def group_cells(runs: Iterable[Run]) -> tuple[list[Cell], list[Problem]]:
@@ -275,6 +358,7 @@ class CellStats:
         return {
             "cell": self.cell.key.label,
             "key": {k: _plain(v) for k, v in self.cell.key.fields()},
+            "choices": self.cell.choices,
             "baseline_relocation": self.cell.baseline_relocation,
             "heuristics": [h.as_dict() for h in self.heuristics],
             "spread": vars(self.spread),

@@ -2,12 +2,14 @@
 
 Reads every run under the paths, groups them into cells, measures how much the final accuracy
 depends on the heuristic (and whether relocation reduces that), and writes report.md, report.csv,
-report.json and PNG plots into ``--out`` (default: the first path).
+report.json and PNG plots into ``--out`` (default: the first path). ``skr-report --replot DIR``
+redraws the plots of a report folder from its report.json alone (no runs needed).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -31,10 +33,17 @@ def parser() -> argparse.ArgumentParser:
     p = _Parser(prog="skr-report", description=__doc__.splitlines()[0])
     p.add_argument(
         "paths",
-        nargs="+",
+        nargs="*",
         type=Path,
         metavar="PATH",
         help="sweep folders or run folders, read recursively",
+    )
+    p.add_argument(
+        "--replot",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="redraw the plots of the report in DIR from its report.json (instead of PATHs)",
     )
     p.add_argument(
         "--out",
@@ -88,31 +97,57 @@ def build(sweep: Sweep, out: Path, *, resamples: int, seed: int) -> Report:
     # a mistyped path should be answered at once.
     from skr_cli.report.agreement import sweep_agreement
     from skr_cli.report.cells import analyze, group_cells
-    from skr_cli.report.plots import (
-        ACCURACY_PNG,
-        AGREEMENT_PNG,
-        SPREAD_PNG,
-        plot_accuracy,
-        plot_agreement,
-        plot_spread,
-    )
-    from skr_cli.report.write import Report
+    from skr_cli.report.plots import draw
+    from skr_cli.report.write import Report, as_json
 
     cells, duplicates = group_cells(sweep.runs)
     stats = analyze(cells, resamples=resamples, seed=seed)
     agreement = sweep_agreement(cells)
     report = Report(sweep, stats, agreement, [*sweep.problems, *duplicates], resamples, seed)
-    report.plots.append(plot_accuracy(stats, out / ACCURACY_PNG))
-    spread = plot_spread(stats, out / SPREAD_PNG)
-    if spread is not None:
-        report.plots.append(spread)
-    if agreement is not None:
-        report.plots.append(plot_agreement(agreement, out / AGREEMENT_PNG))
+    # Drawn from report.json's numbers, as --replot draws them: the same files either way.
+    report.plots += draw(as_json(report, out), out)
     return report
+
+
+def replot(folder: Path) -> list[Path]:
+    """Redraws the plots of a report folder from its report.json, and the plots section of its
+    report.md (the variants' names and keys); the runs are not read.
+
+    Raises:
+        ReportError: the folder holds no readable report.json.
+    """
+    path = folder / "report.json"
+    try:
+        data = json.loads(path.read_text())
+        data["cells"]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
+        raise ReportError(f"--replot {folder}: no readable report.json ({err})") from None
+    from skr_cli.report.plots import draw
+    from skr_cli.report.write import plot_section, replace_plot_section
+
+    plots = draw(data, folder)
+    names = [p.relative_to(folder).as_posix() for p in plots]
+    files = list(plots)
+    if data.get("plots") != names:
+        data["plots"] = names
+        path.write_text(json.dumps(data, indent=2) + "\n")
+        files.append(path)
+    md = folder / "report.md"
+    if md.exists():
+        md.write_text(replace_plot_section(md.read_text(), plot_section(data)))
+        files.append(md)
+    return files
 
 
 def report_main(args: argparse.Namespace) -> None:
     """Builds and writes the report, prints it, and logs it to wandb when asked."""
+    if args.replot is not None:
+        if args.paths:
+            raise ReportError("--replot DIR takes no PATH: it reads DIR/report.json only")
+        print("written: " + ", ".join(str(f) for f in replot(args.replot)))
+        return
+    if not args.paths:
+        raise ReportError("a PATH is needed (or --replot DIR)")
     if args.bootstrap < 1:
         raise ReportError(f"--bootstrap {args.bootstrap} is not allowed: an integer >= 1")
     sweep = collect(args.paths)  # before --out is created: a bad path leaves nothing behind

@@ -42,6 +42,8 @@ RELOCATION_SETTINGS = (
 )
 # A line of a job log that reports an error.
 ERROR_LINE = re.compile(r"error|exception|traceback|killed|\bnan\b", re.IGNORECASE)
+# An override that chooses a config group's option: ``relocation=skr`` (no dot in the name).
+CHOICE = re.compile(r"^([a-z_]+)=([A-Za-z0-9_.-]+)$")
 
 
 class ReportError(Exception):
@@ -50,11 +52,13 @@ class ReportError(Exception):
 
 @dataclass(frozen=True)
 class Run:
-    """A finished run: its metrics and its flattened config (``{"prune.ratio": 0.5, ...}``)."""
+    """A finished run: its metrics, its flattened config (``{"prune.ratio": 0.5, ...}``) and the
+    option chosen for each config group (``{"relocation": "skr", ...}``, where recorded)."""
 
     path: Path
     metrics: dict[str, Any]
     config: dict[str, Any]
+    choices: dict[str, str] = field(default_factory=dict)
 
     @property
     def heuristic(self) -> str:
@@ -195,7 +199,7 @@ def _read(run_dir: Path, sweep: Sweep) -> None:
         block = metrics.get("relocation") or {}
         config = {f"relocation.{k}": block[k] for k in RELOCATION_SETTINGS if k in block}
         config.update(flatten(block.get("distill") or {}, "relocation.distill."))
-    sweep.runs.append(Run(run_dir, metrics, config))
+    sweep.runs.append(Run(run_dir, metrics, config, read_choices(run_dir)))
 
 
 def read_config(run_dir: Path) -> tuple[dict[str, Any], str | None]:
@@ -208,6 +212,31 @@ def read_config(run_dir: Path) -> tuple[dict[str, Any], str | None]:
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         return {}, f".hydra/config.yaml: {str(err).splitlines()[0]}"
     return (flatten(tree), None) if isinstance(tree, dict) else ({}, ".hydra/config.yaml: empty")
+
+
+def read_choices(run_dir: Path) -> dict[str, str]:
+    """Config group → chosen option: Hydra's ``runtime.choices`` in ``.hydra/hydra.yaml``, or
+    else the group overrides in ``.hydra/overrides.yaml`` or in the run folder's name."""
+    try:
+        tree = yaml.safe_load((run_dir / ".hydra" / "hydra.yaml").read_text())
+        choices = tree["hydra"]["runtime"]["choices"]
+        return {str(k): str(v) for k, v in choices.items() if "/" not in str(k) and v is not None}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError, AttributeError):
+        pass
+    try:
+        overrides = yaml.safe_load((run_dir / ".hydra" / "overrides.yaml").read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        overrides = None
+    if not isinstance(overrides, list):
+        overrides = run_dir.name.split(",")
+    return choices_from_overrides(map(str, overrides))
+
+
+def choices_from_overrides(overrides: Iterable[str]) -> dict[str, str]:
+    """``["relocation=skr", "prune.ratio=0.5", "seed=0"]`` → ``{"relocation": "skr", "seed":
+    "0"}``: the overrides that may choose a config group's option."""
+    found = (CHOICE.match(o.strip()) for o in overrides)
+    return {m.group(1): m.group(2) for m in found if m}
 
 
 def last_error_line(run_dir: Path) -> str | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from skr_cli.report.agreement import Agreement, Matrix
-from skr_cli.report.cells import CellKey, CellStats, format_value
+from skr_cli.report.cells import CellKey, CellStats, format_value, saved_choices, short_labels
 from skr_cli.report.collect import Problem, Sweep
 
 
@@ -311,15 +311,53 @@ def markdown(report: Report, out: Path) -> str:
         "",
         *agreement_lines(report.agreement),
         "",
-        "## Plots",
-        "",
-        *(f"![{p.stem}]({p.relative_to(out).as_posix()})" for p in report.plots),
+        *plot_section(as_json(report, out)),
         "",
         "## Unfinished or failed runs",
         "",
         *problem_lines(report),
     ]
     return "\n".join(lines) + "\n"
+
+
+PLOTS_HEADING = "## Plots"
+
+
+def plot_section(data: dict[str, Any]) -> list[str]:
+    """report.md's plots, and the table that names each variant of their legends: its short
+    label, its cells and their keys, from report.json's ``data``."""
+    cells = data["cells"]
+    keys = [c["key"] for c in cells]
+    variants = short_labels(keys, [saved_choices(c) for c in cells], leave_out=("prune.ratio",))
+    rows: dict[str, list[str]] = {}
+    for cell, variant in zip(cells, variants, strict=True):
+        rows.setdefault(variant, []).append(cell["id"])
+    table_rows = []
+    for variant, ids in rows.items():
+        key = next(c["key"] for c in cells if c["id"] == ids[0])
+        full = " ".join(f"{k}={format_value(v)}" for k, v in key.items() if k != "prune.ratio")
+        table_rows.append([f"`{variant}`", ", ".join(ids), full])
+    return [
+        PLOTS_HEADING,
+        "",
+        *(f"![{Path(p).stem}]({p})" for p in data["plots"]),
+        "",
+        "Variants in the plots (what differs between their cells besides the prune ratio; "
+        "accuracy_vs_ratio.png: mean over heuristics, error bars the std across heuristics):",
+        "",
+        *table(["variant", "cells", "key (all but prune.ratio)"], table_rows),
+    ]
+
+
+def replace_plot_section(text: str, section: Sequence[str]) -> str:
+    """report.md's text with its plots section (up to the next ``## `` heading) replaced."""
+    lines = text.splitlines()
+    if PLOTS_HEADING not in lines:
+        return text.rstrip("\n") + "\n\n" + "\n".join(section) + "\n"
+    start = lines.index(PLOTS_HEADING)
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
+    tail = ["", *lines[end:]] if end < len(lines) else []
+    return "\n".join([*lines[:start], *section, *tail]) + "\n"
 
 
 def terminal(report: Report, files: Sequence[Path]) -> str:
