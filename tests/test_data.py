@@ -93,7 +93,7 @@ def turning(path: tuple, params: dict) -> np.ndarray:
 def test_trajectories_move_as_their_class_says() -> None:
     t = np.arange(24, dtype=float)
     for seed in range(5):
-        params = _motion_params(np.random.default_rng(seed), 64, 24)
+        params = _motion_params(np.random.default_rng(seed), 64, 24, (6.0, 8.0))
         path = {name: CLASSES[name](t, params) for name in CLASSES}
         assert (np.diff(path["MoveRight"][0]) > 0).all()
         assert (np.diff(path["MoveLeft"][0]) < 0).all()
@@ -105,6 +105,25 @@ def test_trajectories_move_as_their_class_says() -> None:
         assert (turning(path["CircleCounterClockwise"], params) < 0).all()
         x, y, scale = path["Pulse"]
         assert np.ptp(x) == 0 and np.ptp(y) == 0 and np.ptp(scale) > 0.5
+
+
+@pytest.mark.parametrize("period", [(6.0, 8.0), (4.0, 5.0)])
+def test_one_clip_as_long_as_the_period_holds_a_whole_cycle(period: tuple) -> None:
+    frames = int(period[1])
+    t = np.arange(frames + 1, dtype=float)  # frames steps: the cycle closes at the last one
+    for seed in range(20):
+        params = _motion_params(np.random.default_rng(seed), 64, 24, period)
+        assert params["omega"] * frames >= 2 * np.pi - 1e-9  # a full turn, swing or beat
+        x, y, _ = CLASSES["StopAndGo"](t[:frames], params)
+        moves = np.hypot(np.diff(x), np.diff(y)) > 0
+        assert moves.any() and not moves.all()  # a burst and a rest in every clip
+
+
+def test_a_period_outside_its_range_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"generator.period=\[1.0, 8.0\]"):
+        SyntheticSpec(**{**SPEC.__dict__, "period": (1.0, 8.0)})
+    with pytest.raises(ValueError, match="low <= high"):
+        SyntheticSpec(**{**SPEC.__dict__, "period": (9, 8)})
 
 
 def test_same_scene_looks_alike_in_every_class(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from filelock import FileLock
 
 from skr_cli.data.video import write_video
 
-FORMAT_VERSION = 2  # bump when the rendering changes, so old caches are not reused
+FORMAT_VERSION = 3  # bump when the rendering changes, so old caches are not reused
 
 # A trajectory maps (t, params) to the object's centre (x, y) and radius scale for frames t.
 Trajectory = Callable[[np.ndarray, dict], tuple[np.ndarray, np.ndarray, np.ndarray]]
@@ -105,6 +105,17 @@ class SyntheticSpec:
     noise: float
     distractors: int
     seed: int
+    # frames per cycle of the periodic motions (a turn, a swing, a beat, a burst and a rest),
+    # drawn per clip from [low, high]; a clip at least ``high`` frames long holds a whole cycle
+    period: tuple[float, float] = (6.0, 8.0)
+
+    def __post_init__(self) -> None:
+        low, high = (float(value) for value in self.period)
+        if not 2 <= low <= high:
+            raise ValueError(
+                f"generator.period={list(self.period)}: [low, high] with 2 <= low <= high"
+            )
+        object.__setattr__(self, "period", (low, high))
 
     def key(self) -> str:
         blob = json.dumps({**asdict(self), "format": FORMAT_VERSION}, sort_keys=True)
@@ -118,8 +129,12 @@ def class_names(num_classes: int) -> list[str]:
     return list(CLASSES)[:num_classes]
 
 
-def _motion_params(rng: np.random.Generator, size: int, frames: int) -> dict:
-    """Random, class-independent motion parameters that keep the object inside the frame."""
+def _motion_params(
+    rng: np.random.Generator, size: int, frames: int, period: tuple[float, float]
+) -> dict:
+    """Random, class-independent motion parameters that keep the object inside the frame; the
+    periodic motions take ``period`` (low, high) frames per cycle."""
+    cycle = rng.uniform(*period)
     speed = rng.uniform(0.6, 1.0) * 0.7 * size / frames  # crosses 42–70 % of the frame
     margin = 0.15 * size
     return {
@@ -129,10 +144,10 @@ def _motion_params(rng: np.random.Generator, size: int, frames: int) -> dict:
         "cx": rng.uniform(0.35, 0.65) * size,
         "cy": rng.uniform(0.35, 0.65) * size,
         "orbit": rng.uniform(0.15, 0.25) * size,
-        "omega": 2 * np.pi / rng.uniform(8, 14),  # one turn or beat every 8–14 frames
+        "omega": 2 * np.pi / cycle,  # one turn, swing or beat per cycle
         "phase": rng.uniform(0, 2 * np.pi),
-        "half_period": int(rng.integers(3, 6)),
-        "phase_frames": int(rng.integers(0, 6)),
+        "half_period": max(1, round(cycle / 2)),  # stop-and-go: a burst, then as long a rest
+        "phase_frames": int(rng.integers(0, max(2, round(cycle)))),
         "dx": rng.choice([-1, 1]) * 0.7,
         "dy": rng.choice([-1, 1]) * 0.7,
     }
@@ -167,7 +182,7 @@ def render_clip(
     size, frames = spec.video_size, spec.video_frames
     t = np.arange(frames, dtype=float)
     grid = np.mgrid[0:size, 0:size].astype(float)
-    params = _motion_params(rng, size, frames)
+    params = _motion_params(rng, size, frames, spec.period)
     x, y, scale = CLASSES[name](t, params)
     video = np.broadcast_to(scene["background"], (frames, size, size, 3)).copy()
     radius = scene["radius"] * scale
