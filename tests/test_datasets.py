@@ -12,13 +12,26 @@ import torch
 from torch.utils.data import DataLoader
 
 from skr_cli.data import video
-from skr_cli.data.clips import SeededSampler, VideoClips, collate_clips, frame_indices
+from skr_cli.data.clips import (
+    DamagedPath,
+    SeededSampler,
+    VideoClips,
+    collate_clips,
+    frame_indices,
+)
 from skr_cli.data.hmdb51 import hmdb51_samples
 from skr_cli.data.kinetics import kinetics_samples
 from skr_cli.data.sources import Hmdb51Source, KineticsSource, Ucf101Source, held_out
 from skr_cli.data.transforms import eval_transform, train_transform
 from skr_cli.data.ucf101 import ucf101_samples
-from skr_cli.data.video import VideoDecodeError, VideoInfo, decode_all, read_frames
+from skr_cli.data.video import (
+    DamagedVideoError,
+    VideoDecodeError,
+    VideoInfo,
+    decode_all,
+    read_frames,
+    shortfall,
+)
 from tests import video_fixtures as fx
 
 HALF = [0.5, 0.5, 0.5]
@@ -61,7 +74,7 @@ def test_ucf101_lists_give_labels_and_find_the_handstand_files(trees) -> None:
     train, classes = ucf101_samples(root, lists, "train", fold=1)
     test, _ = ucf101_samples(root, lists, "test", fold=1)
     assert classes == fx.UCF_CLASSES  # classInd.txt order, label = index - 1
-    assert len(train) == 3 * 2 + 2 and len(test) == 3 * 2
+    assert len(train) == 3 * 2 + 3 and len(test) == 3 * 2
     handstand = [path for path, label in test if label == 1]
     assert [p.name for p in handstand] == [f"v_HandStandPushups_g0{g}_c01.avi" for g in (1, 2)]
     assert all(path.exists() for path, _ in test)
@@ -122,8 +135,8 @@ def test_real_world_files_decode_in_presentation_order(trees, decoder: str) -> N
     if decoder == "pyav":  # torchcodec loses the last frame of MPEG-4 AVIs with B-frames
         files.append(ucf / fx.ucf_name("YoYo", 3, 1))
     for path in files:
-        video, fps = decode_all(path, decoder)
-        assert video.shape == (fx.FRAMES, fx.HEIGHT, fx.WIDTH, 3) and fps == 25
+        video, info = decode_all(path, decoder)
+        assert video.shape == (fx.FRAMES, fx.HEIGHT, fx.WIDTH, 3) and info.fps == 25
         green = video[:, :, :, 1].float().mean(dim=(1, 2))
         assert (green.diff() > 6).all(), path.name  # the ramp: frames are in order
 
@@ -167,7 +180,8 @@ def test_frame_stamps_come_from_the_index_only_where_it_is_exact(tmp_path, monke
 
     def stamps(name: str) -> tuple[list[int], list[int]]:
         with av.open(str(tmp_path / name)) as container:
-            listed = video._frame_stamps(container, container.streams.video[0])
+            size = (tmp_path / name).stat().st_size
+            listed = video._frame_stamps(container, container.streams.video[0], size)
         with av.open(str(tmp_path / name)) as container:
             return listed, video._packet_stamps(container, container.streams.video[0])
 
@@ -193,6 +207,39 @@ def test_bad_files_raise_a_decode_error(trees, decoder: str) -> None:
     for path in bad:
         with pytest.raises(VideoDecodeError, match=path.name.replace("(", r"\(").split("!")[0]):
             read_frames(path, lambda info: [0], decoder)
+
+
+@pytest.mark.parametrize("name", ["cut.avi", "cut.mp4"])
+def test_a_file_cut_short_is_reported_as_damaged(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    fx.cut_short(path, 0, frames=100, keep=3)  # still opens; 3 frames decode
+    message = f"{name}: decodes 3 of 100 frames its header declares"
+    with pytest.raises(DamagedVideoError, match=message):
+        read_frames(path, lambda info: [0], "pyav")
+    with pytest.raises(DamagedVideoError, match=message):
+        decode_all(path, "pyav")
+
+
+def test_intact_files_and_one_frame_short_of_the_header_are_not_damaged(trees, tmp_path) -> None:
+    cut = tmp_path / "cut.avi"
+    fx.cut_short(cut, 0, frames=20, keep=19)  # one frame fewer than the header declares
+    files = [
+        cut,
+        trees["ucf101"][0] / fx.ucf_name("YoYo", 3, 1),  # packed B-frames
+        next(trees["kinetics400"][0].rglob("id00*.mp4")),
+    ]
+    for path in files:
+        assert len(read_frames(path, lambda info: [info.frames - 1], "pyav")) == 1
+        assert len(decode_all(path, "pyav")[0]) >= 12
+
+
+def test_shortfall_counts_against_the_header_and_one_clip() -> None:
+    assert shortfall(VideoInfo(11, 25.0, 12), needed=16) is None  # off by one: not damage
+    assert shortfall(VideoInfo(3, 25.0, 0), needed=16) is None  # the header counts nothing
+    assert shortfall(VideoInfo(7, 25.0, 12)) is None  # over half, enough for a frame
+    assert shortfall(VideoInfo(7, 25.0, 12), needed=8) == (
+        "decodes 7 of 12 frames its header declares (cut short?)"
+    )
 
 
 def test_frame_indices_resample_and_loop() -> None:
@@ -229,6 +276,22 @@ def kinetics_clips(trees, *, train: bool, cache: bool = False) -> VideoClips:
         decoder="pyav",
         cache_decoded=cache,
     )
+
+
+@pytest.mark.parametrize("cache", [False, True])
+def test_a_damaged_video_is_skipped_as_damaged(trees, cache: bool) -> None:
+    damaged = trees["ucf101"][0] / fx.ucf_name("YoYo", 5, 3)
+    dataset = VideoClips(
+        [(damaged, 0)],
+        frames=4,
+        fps=None,
+        eval_clips=None,
+        transform=train_transform(32, [1.0, 1.25], True, HALF, HALF),
+        decoder="pyav",
+        cache_decoded=cache,
+    )
+    clips, _, failed = collate_clips([dataset[0]])
+    assert len(clips) == 0 and failed == [str(damaged)] and isinstance(failed[0], DamagedPath)
 
 
 def test_eval_clips_are_the_same_with_and_without_the_cache(trees) -> None:
@@ -314,17 +377,25 @@ def tree_overrides(trees, name: str) -> list[str]:
 @pytest.mark.parametrize(
     ("name", "skipped"),
     [
-        ("ucf101", {"v_YoYo_g05_c01.avi", "v_YoYo_g05_c02.avi"}),
+        ("ucf101", {"v_YoYo_g05_c01.avi", "v_YoYo_g05_c02.avi", "v_YoYo_g05_c03.avi"}),
         ("hmdb51", {fx.hmdb_name("clap", 0)}),
         ("kinetics400", {"id21-_Ab_000010_000020.mp4"}),
     ],
 )
 def test_each_dataset_runs_end_to_end(skr_run, tmp_path, trees, name, skipped) -> None:
-    result = skr_run(*SMOKE, *tree_overrides(trees, name), "dataset.max_skip_fraction=0.3")
+    result = skr_run(*SMOKE, *tree_overrides(trees, name), "dataset.max_skip_fraction=0.4")
     assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["dataset"] == name
-    assert metrics["data"] == {"skipped": len(skipped), "skipped_files": sorted(skipped)}
+    damaged = {"v_YoYo_g05_c03.avi"} & skipped  # cut short: 2 of its 48 frames decode
+    assert metrics["data"] == {
+        "skipped": len(skipped),
+        "skipped_files": sorted(skipped),
+        "damaged": len(damaged),
+        "damaged_files": sorted(damaged),
+    }
+    for file in damaged:  # the log line names the file and what is wrong with it
+        assert f"{file}: decodes 2 of 48 frames its header declares" in result.stdout
     assert 0 <= metrics["final"]["video_top1"] <= 100 and "video_top5" in metrics["final"]
     assert "skipped" in result.stdout
 
@@ -357,7 +428,7 @@ def test_too_many_bad_files_stop_the_run_naming_them(trees, make_cfg, tmp_path) 
     ctx = RunContext(cfg, tmp_path, train, test, torch.zeros(1), torch.device("cpu"))
     corrupt, empty = (str(root / fx.ucf_name("YoYo", 5, clip)) for clip in (1, 2))
     ctx.note_skipped([corrupt])  # 1 of 8 train videos: within 20 %
-    with pytest.raises(UserError, match=r"2 of 8 train videos cannot be decoded, more than "):
+    with pytest.raises(UserError, match=r"2 of 9 train videos cannot be decoded, more than "):
         ctx.note_skipped([empty, corrupt])
     assert ctx.skipped == {corrupt, empty}
 

@@ -6,7 +6,9 @@ keyframe before the first wanted frame and stops at the last one (a couple of fr
 B-frames may come out of order), and only the frames kept are converted to RGB, on the calling
 thread. Both readers tolerate what real files carry: metadata that is not valid UTF-8 and packed
 B-frames (frames come out of presentation order and start at pts 1; the header counts one frame
-that never decodes).
+that never decodes). A file cut short in transfer often still opens and decodes a few frames: it
+is reported as damaged (:class:`DamagedVideoError`) when it holds under half of the frames its
+header declares, or fewer than one clip needs.
 """
 
 from __future__ import annotations
@@ -22,18 +24,44 @@ import torch
 
 DECODERS = ("pyav", "torchcodec")
 REORDER_SLACK = 2  # frames decoded past the last wanted one, to catch out-of-order B-frames
+HEADER_SLACK = 1  # frames a header may count that never decode (packed B-frames, off-by-one muxers)
 
 
 class VideoDecodeError(RuntimeError):
     """A file that cannot be decoded into at least one frame."""
 
 
+class DamagedVideoError(VideoDecodeError):
+    """A file that decodes markedly fewer frames than its header declares (cut short)."""
+
+
 @dataclass(frozen=True)
 class VideoInfo:
-    """What clip sampling needs to know about a file: its frame count and native frame rate."""
+    """What clip sampling needs to know about a file: its frame count and native frame rate.
+
+    ``declared`` is the frame count the container's header states (0 where it states none).
+    """
 
     frames: int
     fps: float
+    declared: int = 0
+
+
+def shortfall(info: VideoInfo, needed: float = 1.0) -> str | None:
+    """Why a file looks cut short, or None: it holds more than ``HEADER_SLACK`` frames fewer
+    than its header declares, and under half of them or fewer than ``needed`` (one clip's span).
+    """
+    if info.declared - info.frames <= HEADER_SLACK:
+        return None
+    if 2 * info.frames < info.declared or info.frames < needed:
+        return f"decodes {info.frames} of {info.declared} frames its header declares (cut short?)"
+    return None
+
+
+def check_whole(path: str | Path, info: VideoInfo, needed: float = 1.0) -> None:
+    """Raises :class:`DamagedVideoError` naming ``path`` where :func:`shortfall` finds one."""
+    if (reason := shortfall(info, needed)) is not None:
+        raise DamagedVideoError(f"{path}: {reason}")
 
 
 # Picks the frame indices a clip needs, given the file's VideoInfo (duplicates allowed).
@@ -53,6 +81,7 @@ def read_frames(path: str | Path, choose: FrameChooser, decoder: str) -> torch.T
 
     Raises:
         VideoDecodeError: the file is missing, empty, corrupt or holds no video.
+        DamagedVideoError: it holds under half of the frames its header declares.
     """
     if decoder == "torchcodec":
         try:
@@ -76,11 +105,14 @@ def decode_video(path: str | Path, decoder: str = "pyav") -> torch.Tensor:
     return decode_all(path, decoder)[0]
 
 
-def decode_all(path: str | Path, decoder: str) -> tuple[torch.Tensor, float]:
+def decode_all(path: str | Path, decoder: str) -> tuple[torch.Tensor, VideoInfo]:
     """Decodes every frame of a file (what the decoded-clip cache keeps).
 
     Returns:
-        uint8 tensor (T, H, W, 3) in presentation order, and the native frame rate.
+        uint8 tensor (T, H, W, 3) in presentation order, and its :class:`VideoInfo` (T frames).
+
+    Raises:
+        VideoDecodeError: as :func:`read_frames`, and DamagedVideoError likewise.
     """
     if decoder == "torchcodec":
         try:
@@ -127,16 +159,19 @@ def _stream_fps(stream: av.video.stream.VideoStream, stamps: list[int]) -> float
     return 25.0  # a single frame: any rate samples it the same way
 
 
-def _frame_stamps(container: av.container.InputContainer, stream) -> list[int]:
+def _frame_stamps(container: av.container.InputContainer, stream, size: int) -> list[int]:
     """Presentation timestamps of the video frames, sorted: frame i is shown at stamps[i].
 
     A stream free of B-frames shows its frames in decode order, so the index the demuxer read
     when opening the file (AVI ``idx1``, MP4 ``stts``) lists them at no cost. Otherwise, or where
-    the index is missing, partial (it must count the header's frames) or shifted (it must start
-    at the stream's start time), the packets are read instead.
+    the index is missing, partial (it must count the header's frames), shifted (it must start
+    at the stream's start time) or points past the file's ``size`` bytes (a file cut short
+    whose index comes first), the packets are read instead.
     """
     if not stream.codec_context.has_b_frames:
-        stamps = [entry.timestamp for entry in stream.index_entries if entry.size]
+        entries = [entry for entry in stream.index_entries if entry.size]
+        inside = [entry.timestamp for entry in entries if entry.pos + entry.size <= size]
+        stamps = inside if len(inside) == len(entries) else []
         if stamps and len(stamps) == stream.frames and stamps[0] == (stream.start_time or 0):
             return sorted(stamps)
     return _packet_stamps(container, stream)
@@ -199,10 +234,12 @@ def _nearest(pts: list[int], stamp: int) -> int:
 def _pyav_frames(path: Path, choose: FrameChooser) -> torch.Tensor:
     with _open(path) as container:
         stream = container.streams.video[0]
-        stamps = _frame_stamps(container, stream)
+        stamps = _frame_stamps(container, stream, path.stat().st_size)
         if not stamps:
             raise VideoDecodeError(f"{path}: no video packets")
-        indices = list(choose(VideoInfo(len(stamps), _stream_fps(stream, stamps))))
+        info = VideoInfo(len(stamps), _stream_fps(stream, stamps), stream.frames)
+        check_whole(path, info)
+        indices = list(choose(info))
         wanted = [stamps[i] for i in indices]
         slack = _reorder_slack(stream)
         # AVI seeks by decode time: aim a few frames early so reordered B-frames are not lost.
@@ -219,15 +256,22 @@ def _pyav_frames(path: Path, choose: FrameChooser) -> torch.Tensor:
     return torch.from_numpy(np.stack([images[i] for i in picks]))
 
 
-def _pyav_all(path: Path) -> tuple[torch.Tensor, float]:
+def _pyav_all(path: Path) -> tuple[torch.Tensor, VideoInfo]:
     with _open(path) as container:
         stream = container.streams.video[0]
-        frames = [(f.pts or 0, _rgb(f)) for f in container.decode(stream)]
+        frames = []
+        try:
+            frames.extend((f.pts or 0, _rgb(f)) for f in container.decode(stream))
+        except av.error.FFmpegError:
+            if not frames:  # a truncated file: keep what decoded before the damage
+                raise
         fps = _stream_fps(stream, [stamp for stamp, _ in frames])
+        info = VideoInfo(len(frames), fps, stream.frames)
     if not frames:
         raise VideoDecodeError(f"{path}: no decodable frame")
+    check_whole(path, info)
     frames.sort(key=lambda item: item[0])
-    return torch.from_numpy(np.stack([image for _, image in frames])), fps
+    return torch.from_numpy(np.stack([image for _, image in frames])), info
 
 
 # -------------------------------------------------------------------------------- torchcodec
@@ -258,16 +302,23 @@ def _frames_at(decoder, indices: list[int]) -> torch.Tensor:
     return batch[[position[i] for i in indices]]
 
 
+def _torchcodec_info(decoder) -> VideoInfo:
+    """The file's frames as the exact scan counted them, and as its header declares."""
+    meta = decoder.metadata
+    fps = float(meta.average_fps or 25.0)
+    return VideoInfo(meta.num_frames or 0, fps, meta.num_frames_from_header or 0)
+
+
 def _torchcodec_frames(path: Path, choose: FrameChooser) -> torch.Tensor:
     decoder = _torchcodec_decoder(path)
-    meta = decoder.metadata
-    if not meta.num_frames:
+    info = _torchcodec_info(decoder)
+    if not info.frames:
         raise VideoDecodeError(f"{path}: no video frames")
-    indices = list(choose(VideoInfo(meta.num_frames, float(meta.average_fps or 25.0))))
-    return _frames_at(decoder, indices)
+    check_whole(path, info)
+    return _frames_at(decoder, list(choose(info)))
 
 
-def _torchcodec_all(path: Path) -> tuple[torch.Tensor, float]:
+def _torchcodec_all(path: Path) -> tuple[torch.Tensor, VideoInfo]:
     decoder = _torchcodec_decoder(path)
     count = decoder.metadata.num_frames or 0
     if count == 0:
@@ -278,7 +329,9 @@ def _torchcodec_all(path: Path) -> tuple[torch.Tensor, float]:
         if count < 2:
             raise
         frames = decoder.get_frames_at(list(range(count - 1))).data
-    return frames, float(decoder.metadata.average_fps or 25.0)
+    info = _torchcodec_info(decoder)
+    check_whole(path, info)
+    return frames, VideoInfo(len(frames), info.fps, info.declared)
 
 
 # ---------------------------------------------------------------------------------- writing
