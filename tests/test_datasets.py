@@ -4,6 +4,11 @@ files, clip sampling, bad files, and one end-to-end ``skr-run`` per data set."""
 from __future__ import annotations
 
 import json
+import logging
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import av
@@ -242,6 +247,65 @@ def test_shortfall_counts_against_the_header_and_one_clip() -> None:
     )
 
 
+def test_torchcodec_that_cannot_load_warns_once_and_pyav_decodes(trees, monkeypatch, caplog):
+    reason = "torchcodec cannot load FFmpeg 8 (libavutil.so.60 not found)"
+    monkeypatch.setattr(video, "torchcodec_error", lambda: reason)
+    video.torchcodec_problem.cache_clear()
+    path = trees["ucf101"][0] / fx.ucf_name("YoYo", 4, 1)
+    with caplog.at_level(logging.WARNING, logger=video.__name__):
+        frames = [read_frames(path, lambda info: [0, 5], "torchcodec") for _ in range(2)]
+        whole, _ = decode_all(path, "torchcodec")
+    video.torchcodec_problem.cache_clear()
+    assert [record.getMessage() for record in caplog.records] == [
+        f"dataset.decoder=torchcodec falls back to PyAV: {reason}"
+    ]
+    assert torch.equal(frames[0], whole[[0, 5]]) and torch.equal(frames[1], whole[[0, 5]])
+
+
+@pytest.mark.skipif(torchcodec_loads(), reason="torchcodec loads here")
+def test_torchcodec_error_names_the_library_it_misses() -> None:
+    problem = video.torchcodec_error()
+    assert problem == "torchcodec is not installed" or re.fullmatch(
+        r"torchcodec cannot load FFmpeg \d+ \(lib\S+\.so\.\d+ not found\)", problem
+    ), problem
+
+
+PYAV_FFMPEG_CHECK = """
+import sys
+from pathlib import Path
+from skr_cli.data import video
+assert video.torchcodec_problem() is None, video.torchcodec_problem()
+for name in sys.argv[1:]:
+    ours, _ = video._torchcodec_all(Path(name))
+    clip = video._torchcodec_frames(Path(name), lambda info: [11, 0, 6])
+    pyav, _ = video._pyav_all(Path(name))
+    assert ours.shape == pyav.shape, (ours.shape, pyav.shape)
+    assert (ours.int() - pyav.int()).abs().max() <= 2, name
+    assert (clip.int() - pyav[[11, 0, 6]].int()).abs().max() <= 2, name
+print("ok")
+"""
+
+
+def test_torchcodec_on_pyavs_ffmpeg_decodes_as_pyav_does(trees) -> None:
+    pytest.importorskip("torchcodec")
+    folder = video.pyav_ffmpeg_folder()
+    if folder is None:
+        pytest.skip("PyAV bundles no FFmpeg")
+    files = [
+        trees["ucf101"][0] / fx.ucf_name("YoYo", 4, 1),  # MPEG-4 AVI
+        next(trees["kinetics400"][0].rglob("id00*.mp4")),  # H.264 with B-frames and AAC audio
+    ]
+    env = os.environ | {"LD_LIBRARY_PATH": str(folder)}
+    done = subprocess.run(
+        [sys.executable, "-c", PYAV_FFMPEG_CHECK, *map(str, files)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
 def test_frame_indices_resample_and_loop() -> None:
     info = VideoInfo(frames=100, fps=30.0)
     assert frame_indices(info, frames=4, fps=15, starts=[0.0], draw=0) == [0, 2, 4, 6]
@@ -398,6 +462,18 @@ def test_each_dataset_runs_end_to_end(skr_run, tmp_path, trees, name, skipped) -
         assert f"{file}: decodes 2 of 48 frames its header declares" in result.stdout
     assert 0 <= metrics["final"]["video_top1"] <= 100 and "video_top5" in metrics["final"]
     assert "skipped" in result.stdout
+
+
+@pytest.mark.slow
+def test_decoder_torchcodec_runs_without_falling_back(skr_run, tmp_path, trees) -> None:
+    if video.pyav_ffmpeg_folder() is None and not torchcodec_loads():
+        pytest.skip("no FFmpeg libraries torchcodec can load")
+    overrides = ("dataset.decoder=torchcodec", "dataset.max_skip_fraction=0.4")
+    result = skr_run(*SMOKE, *tree_overrides(trees, "ucf101"), *overrides)
+    assert result.returncode == 0, result.stderr
+    assert "falls back to PyAV" not in result.stdout + result.stderr
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["data"]["damaged_files"] == ["v_YoYo_g05_c03.avi"]
 
 
 @pytest.mark.slow

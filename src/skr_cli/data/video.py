@@ -9,11 +9,21 @@ B-frames (frames come out of presentation order and start at pts 1; the header c
 that never decodes). A file cut short in transfer often still opens and decodes a few frames: it
 is reported as damaged (:class:`DamagedVideoError`) when it holds under half of the frames its
 header declares, or fewer than one clip needs.
+
+torchcodec loads FFmpeg's shared libraries (4 to 9) by their plain sonames; where it finds none,
+:func:`pyav_ffmpeg_folder` offers the ones PyAV's wheel bundles, and where it still cannot load,
+``decoder="torchcodec"`` reads with PyAV after one warning (:func:`torchcodec_problem`).
 """
 
 from __future__ import annotations
 
 import bisect
+import functools
+import hashlib
+import logging
+import re
+import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +35,8 @@ import torch
 DECODERS = ("pyav", "torchcodec")
 REORDER_SLACK = 2  # frames decoded past the last wanted one, to catch out-of-order B-frames
 HEADER_SLACK = 1  # frames a header may count that never decode (packed B-frames, off-by-one muxers)
+
+log = logging.getLogger(__name__)
 
 
 class VideoDecodeError(RuntimeError):
@@ -83,7 +95,7 @@ def read_frames(path: str | Path, choose: FrameChooser, decoder: str) -> torch.T
         VideoDecodeError: the file is missing, empty, corrupt or holds no video.
         DamagedVideoError: it holds under half of the frames its header declares.
     """
-    if decoder == "torchcodec":
+    if decoder == "torchcodec" and torchcodec_problem() is None:
         try:
             return _torchcodec_frames(Path(path), choose)
         except (RuntimeError, ValueError, IndexError, OSError):
@@ -114,7 +126,7 @@ def decode_all(path: str | Path, decoder: str) -> tuple[torch.Tensor, VideoInfo]
     Raises:
         VideoDecodeError: as :func:`read_frames`, and DamagedVideoError likewise.
     """
-    if decoder == "torchcodec":
+    if decoder == "torchcodec" and torchcodec_problem() is None:
         try:
             return _torchcodec_all(Path(path))
         except (RuntimeError, ValueError, IndexError, OSError):
@@ -275,6 +287,78 @@ def _pyav_all(path: Path) -> tuple[torch.Tensor, VideoInfo]:
 
 
 # -------------------------------------------------------------------------------- torchcodec
+
+
+def torchcodec_error() -> str | None:
+    """Why torchcodec cannot load here, in a few words (the FFmpeg library it does not find),
+    or None when it can; says nothing (see :func:`torchcodec_problem`)."""
+    try:
+        from torchcodec._core.ops import load_core_libraries
+    except ImportError:
+        return "torchcodec is not installed"
+    try:
+        load_core_libraries()
+    except Exception as err:  # noqa: BLE001 - whatever stops it, PyAV reads instead
+        return _missing_library(str(err))
+    return None
+
+
+def _missing_library(message: str) -> str:
+    """The library torchcodec did not find for the FFmpeg version PyAV bundles (else for the
+    first version it tried), from its error, which lists each version it tried."""
+    missing = {}
+    for block in message.split("FFmpeg version ")[1:]:
+        found = re.search(r"(\S+): cannot open shared object file", block)
+        if found and block.split(":")[0].isdigit():
+            missing.setdefault(int(block.split(":")[0]), found.group(1))
+    ours = re.match(r"\D*(\d+)", av.ffmpeg_version_info or "")
+    version = int(ours.group(1)) if ours else 0
+    if version not in missing:
+        version = next(iter(missing), 0)
+    if version:
+        return f"torchcodec cannot load FFmpeg {version} ({missing[version]} not found)"
+    return message.strip().splitlines()[0] if message.strip() else "torchcodec cannot load"
+
+
+@functools.cache
+def torchcodec_problem() -> str | None:
+    """:func:`torchcodec_error`, found once per process; the first call that finds torchcodec
+    cannot load logs one warning line saying so (reads then fall back to PyAV)."""
+    problem = torchcodec_error()
+    if problem is not None:
+        log.warning("dataset.decoder=torchcodec falls back to PyAV: %s", problem)
+    return problem
+
+
+def pyav_ffmpeg_folder() -> Path | None:
+    """A folder of links to the FFmpeg libraries that PyAV's wheel bundles, under their bundled
+    (hashed) names, which they load each other by, and under their plain sonames, which
+    torchcodec loads; None where PyAV bundles none (built against a system FFmpeg).
+
+    Put on ``LD_LIBRARY_PATH`` when a process starts (the dynamic loader reads it only then),
+    it lets torchcodec load the same FFmpeg as PyAV. Made once per PyAV install, atomically.
+    """
+    bundled = Path(av.__file__).resolve().parent.parent / "av.libs"
+    libraries = sorted(bundled.glob("*.so*")) if bundled.is_dir() else []
+    if not any(library.name.startswith("libavcodec") for library in libraries):
+        return None
+    names = "\n".join([str(bundled), *(library.name for library in libraries)])
+    folder = (
+        Path(tempfile.gettempdir())
+        / f"skr-pyav-ffmpeg-{hashlib.sha256(names.encode()).hexdigest()[:12]}"
+    )
+    if folder.is_dir():
+        return folder
+    staging = Path(tempfile.mkdtemp(prefix=f"{folder.name}.", dir=folder.parent))
+    for library in libraries:
+        soname = re.sub(r"-[0-9a-f]{8}(\.so\.\d+).*$", r"\1", library.name)
+        for name in {library.name, soname}:
+            (staging / name).symlink_to(library)
+    try:
+        staging.rename(folder)
+    except OSError:  # another process made it first
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
 
 
 def _torchcodec_decoder(path: Path):

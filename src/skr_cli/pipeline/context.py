@@ -21,6 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from skr_cli.data.clips import DamagedPath, SeededSampler, VideoClips, collate_clips
+from skr_cli.data.video import torchcodec_problem
 from skr_cli.engine.batchnorm import recalibrate_batchnorm
 from skr_cli.engine.checkpoint import (
     PhaseCheckpoint,
@@ -260,6 +261,8 @@ def build_context(cfg: DictConfig, out_dir: Path) -> RunContext:
     for split, dataset in (("train", train_set), (cfg.eval.split, test_set)):
         if len(dataset) == 0:
             raise UserError(f"dataset: the {split} split lists no video (see dataset.splits)")
+    if cfg.dataset.decoder == "torchcodec":
+        torchcodec_problem()  # where it cannot load: one warning, here, before workers start
     device = run_device(cfg.device)
     example = torch.zeros(1, 3, cfg.dataset.frames, cfg.dataset.size, cfg.dataset.size)
     return RunContext(cfg, out_dir, train_set, test_set, example.to(device), device)
