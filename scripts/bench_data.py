@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import statistics
 import sys
 import tempfile
@@ -45,7 +44,7 @@ from torchvision.transforms import v2
 from skr_cli.data.clips import VideoClips
 from skr_cli.data.transforms import eval_transform
 from skr_cli.data.ucf101 import ucf101_samples
-from skr_cli.data.video import write_video
+from skr_cli.data.video import pyav_ffmpeg_folder, torchcodec_error, write_video
 from summarise_bench import write_headlines
 
 # pytorchvideo 0.1.5 imports a torchvision module under its old name.
@@ -218,34 +217,15 @@ def clips_per_second(loader: Loader, shape: tuple[int, int]) -> float:
     return count / (time.process_time() - start)
 
 
-def torchcodec_problem() -> str | None:
-    """Why torchcodec cannot decode here, or None when it can."""
-    try:
-        from torchcodec._core.ops import load_core_libraries
-
-        load_core_libraries()
-    except Exception as err:  # noqa: BLE001 - any failure means "not available"
-        return str(err).splitlines()[0]
-    return None
-
-
 PYAV_FFMPEG = "SKR_BENCH_PYAV_FFMPEG"  # set in the re-run that loads PyAV's FFmpeg libraries
 
 
 def rerun_with_pyav_ffmpeg() -> None:
     """Replaces this process by the same command with ``LD_LIBRARY_PATH`` on a folder of links to
-    PyAV's bundled FFmpeg libraries, under their hashed names (which they load each other by) and
-    their plain sonames (which torchcodec loads)."""
-    bundled = Path(av.__file__).resolve().parent.parent / "av.libs"
-    if not bundled.is_dir():
-        sys.exit(f"--ffmpeg-from-pyav: no bundled libraries in {bundled} (PyAV not from a wheel?)")
-    folder = Path(tempfile.gettempdir()) / "skr-bench-pyav-ffmpeg"
-    folder.mkdir(exist_ok=True)
-    for library in bundled.iterdir():
-        soname = re.sub(r"-[0-9a-f]{8}(\.so\.\d+).*$", r"\1", library.name)
-        for name in {library.name, soname}:
-            (folder / name).unlink(missing_ok=True)
-            (folder / name).symlink_to(library)
+    PyAV's bundled FFmpeg libraries (``skr_cli.data.video.pyav_ffmpeg_folder``)."""
+    folder = pyav_ffmpeg_folder()
+    if folder is None:
+        sys.exit("--ffmpeg-from-pyav: PyAV bundles no FFmpeg libraries (not from a wheel?)")
     env = dict(os.environ, **{PYAV_FFMPEG: "1"})
     env["LD_LIBRARY_PATH"] = os.pathsep.join(
         filter(None, [str(folder), env.get("LD_LIBRARY_PATH")])
@@ -263,7 +243,7 @@ def loaders(root: Path, lists: Path, frames: int, stride: int, notes: list[str])
     for _ in cached():  # fill the cache: this row measures later epochs
         pass
     found["skr, PyAV, decoded-clip cache (warm)"] = cached
-    problem = torchcodec_problem()
+    problem = torchcodec_error()
     if problem is None:
         found["skr, torchcodec"] = skr_loader(
             root, lists, frames, stride, decoder="torchcodec", cache_decoded=False
@@ -324,7 +304,7 @@ def main() -> None:
         help="where torchcodec finds no FFmpeg, run again on the FFmpeg libraries PyAV bundles",
     )
     args = parser.parse_args()
-    if args.ffmpeg_from_pyav and PYAV_FFMPEG not in os.environ and torchcodec_problem():
+    if args.ffmpeg_from_pyav and PYAV_FFMPEG not in os.environ and torchcodec_error():
         rerun_with_pyav_ffmpeg()
     torch.set_num_threads(1)
     notes: list[str] = list(args.note)

@@ -1,6 +1,7 @@
 """Tiny data sets in the official layouts of UCF101, HMDB51 and Kinetics, with the kinds of files
 real downloads hold: MPEG-4 AVI (with and without B-frames), H.264 MP4 with an AAC audio stream,
-non-UTF-8 metadata, and broken files (corrupt, zero-byte, truncated, not a video)."""
+non-UTF-8 metadata, and broken files (corrupt, zero-byte, truncated, cut short but still
+opening, not a video)."""
 
 from __future__ import annotations
 
@@ -24,10 +25,20 @@ def ramp_video(seed: int, frames: int = FRAMES) -> np.ndarray:
     return video
 
 
-def write(path: Path, video: np.ndarray, *, codec: str, b_frames: int = 0, audio: bool = False):
-    """Encodes ``video`` at 25 fps; ``b_frames`` > 0 stores frames out of presentation order."""
+def write(
+    path: Path,
+    video: np.ndarray,
+    *,
+    codec: str,
+    b_frames: int = 0,
+    audio: bool = False,
+    faststart: bool = False,
+):
+    """Encodes ``video`` at 25 fps; ``b_frames`` > 0 stores frames out of presentation order;
+    ``faststart`` puts an MP4's index before the frames (as web downloads have it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), mode="w") as container:
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), mode="w", options=options) as container:
         container.metadata["title"] = "XXXXXXXX"  # a slot for non-UTF-8 bytes, see below
         stream = container.add_stream(codec, rate=25)
         stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv420p"
@@ -82,6 +93,17 @@ def truncated(path: Path, seed: int) -> None:
     path.write_bytes(data[: len(data) // 10])
 
 
+def cut_short(path: Path, seed: int, *, frames: int = 100, keep: int = 3) -> None:
+    """A ``frames``-long video (AVI: MPEG-4; MP4: H.264 with its index first) cut in transfer
+    right before the packet of frame ``keep``: the header still declares ``frames`` frames, the
+    first ``keep`` decode."""
+    codec = "mpeg4" if path.suffix == ".avi" else "libx264"
+    write(path, ramp_video(seed, frames), codec=codec, faststart=path.suffix == ".mp4")
+    with av.open(str(path)) as container:
+        starts = [packet.pos for packet in container.demux(video=0) if packet.size]
+    path.write_bytes(path.read_bytes()[: starts[keep]])
+
+
 # ------------------------------------------------------------------------------------- UCF101
 
 UCF_CLASSES = ["ApplyEyeMakeup", "HandstandPushups", "YoYo"]
@@ -95,7 +117,8 @@ def ucf_name(name: str, group: int, clip: int) -> str:
 
 def make_ucf101(base: Path) -> tuple[Path, Path]:
     """``UCF-101/`` and ``ucfTrainTestlist/``: 3 classes, groups 1-2 test, 3-4 train (one clip
-    each), plus a corrupt and a zero-byte train file. CRLF line endings, as the official lists."""
+    each), plus a corrupt, a zero-byte and a cut-short train file (2 of its 48 frames decode).
+    CRLF line endings, as the official lists."""
     root, lists = base / "UCF-101", base / "ucfTrainTestlist"
     lists.mkdir(parents=True)
     train, test = [], []
@@ -110,7 +133,8 @@ def make_ucf101(base: Path) -> tuple[Path, Path]:
             (test if group <= 2 else train).append(relative)
     corrupt(root / ucf_name("YoYo", 5, 1))
     zero_bytes(root / ucf_name("YoYo", 5, 2))
-    train += [ucf_name("YoYo", 5, 1), ucf_name("YoYo", 5, 2)]
+    cut_short(root / ucf_name("YoYo", 5, 3), 25, frames=48, keep=2)
+    train += [ucf_name("YoYo", 5, clip) for clip in (1, 2, 3)]
     label_of = {name: i + 1 for i, name in enumerate(UCF_CLASSES)}
     lines = [f"{path} {label_of[path.split('/')[0]]}" for path in train]
     (lists / "classInd.txt").write_bytes(

@@ -18,7 +18,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from skr_cli.configs import config_dir
-from skr_cli.data.video import DECODERS
+from skr_cli.data.video import DECODERS, pyav_ffmpeg_folder, torchcodec_error
 from skr_cli.engine.checkpoint import CheckpointError, atomic_write_bytes, safe_load
 from skr_cli.engine.distributed import broadcast, is_main, setup, teardown, world_size
 from skr_cli.engine.train import PRECISIONS, NonFiniteLoss
@@ -347,10 +347,11 @@ def check_choices(args: list[str]) -> None:
             _check(value in known or value == "null", override.key_or_group, value, allowed)
 
 
-def check_composes(args: list[str]) -> None:
+def check_composes(args: list[str]) -> DictConfig:
     """Composes the config with the command line's overrides (``hydra.*`` and, in a
     ``--multirun``, sweeps aside) so that an unknown key (``nokey=3``), a malformed value or a
-    sweep without ``--multirun`` stops in one line; Hydra's own message spans several."""
+    sweep without ``--multirun`` stops in one line; Hydra's own message spans several.
+    Returns the config composed."""
     parser = OverridesParser.create()
     multirun = any(arg in ("-m", "--multirun") for arg in args)
     plain = []
@@ -364,9 +365,38 @@ def check_composes(args: list[str]) -> None:
             raise UserError(f"{arg}: {_first_lines(err)}") from err
     try:
         with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-            compose("config", overrides=plain)
+            return compose("config", overrides=plain)
     except HydraException as err:
         raise UserError(_first_lines(err)) from err
+
+
+PYAV_FFMPEG = "SKR_PYAV_FFMPEG"  # set in a process started again on PyAV's FFmpeg libraries
+
+
+def ffmpeg_for_torchcodec(args: list[str], cfg: DictConfig) -> None:
+    """Where ``dataset.decoder=torchcodec`` is asked for (or swept over) and torchcodec finds no
+    FFmpeg libraries, starts this command again, once, with ``LD_LIBRARY_PATH`` on links to the
+    ones PyAV bundles (the dynamic loader reads it only when a process starts). Where that is
+    not possible or does not help, the run warns in one line and decodes with PyAV."""
+    swept = any("decoder=" in arg and "torchcodec" in arg for arg in args)
+    asked = OmegaConf.select(cfg, "dataset.decoder") == "torchcodec" or swept
+    if not asked or os.environ.get(PYAV_FFMPEG):
+        return
+    if torchcodec_error() is None:
+        return
+    try:
+        folder = pyav_ffmpeg_folder()
+    except OSError:  # no writable temporary folder: PyAV decodes instead, after the warning
+        return
+    if folder is None:
+        return
+    env = dict(os.environ, **{PYAV_FFMPEG: str(folder)})
+    env["LD_LIBRARY_PATH"] = os.pathsep.join(
+        filter(None, [str(folder), env.get("LD_LIBRARY_PATH")])
+    )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], env)
 
 
 def _first_lines(err: Exception) -> str:
@@ -394,7 +424,7 @@ def distributed_overrides(args: list[str]) -> list[str]:
 def main() -> None:
     try:
         check_choices(sys.argv[1:])
-        check_composes(sys.argv[1:])
+        ffmpeg_for_torchcodec(sys.argv[1:], check_composes(sys.argv[1:]))
         if setup():  # started by torchrun: one run on several processes
             sys.argv += distributed_overrides(sys.argv[1:])
     except UserError as err:

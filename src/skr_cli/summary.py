@@ -62,5 +62,7 @@ def format_summary(metrics: dict[str, Any], out_dir: str) -> str:
             result["heuristics"], result["kendall_tau"], result["jaccard"]
         )
     if metrics["data"]["skipped"]:
-        rows.append(f"skipped {metrics['data']['skipped']} videos that could not be decoded")
+        data = metrics["data"]
+        damaged = f" ({data['damaged']} damaged: cut short)" if data.get("damaged") else ""
+        rows.append(f"skipped {data['skipped']} videos that could not be decoded{damaged}")
     return "\n".join(rows)

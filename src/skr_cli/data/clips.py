@@ -11,19 +11,37 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from skr_cli.data.transforms import ClipTransform
-from skr_cli.data.video import VideoDecodeError, VideoInfo, decode_all, read_frames
+from skr_cli.data.video import (
+    DamagedVideoError,
+    VideoDecodeError,
+    VideoInfo,
+    check_whole,
+    decode_all,
+    read_frames,
+)
 
 Batch = tuple[torch.Tensor, torch.Tensor, list[str]]
 
 # Decoded videos kept in memory by every dataset of this process that caches (cache_decoded):
 # (path, decoder, size, mtime) → (frames, fps). Process-wide, so that the jobs a joblib worker
 # runs one after another decode the data set once; the oldest entries go beyond the budget.
-_DECODED: dict[tuple[str, str, int, int], tuple[torch.Tensor, float]] = {}
+_DECODED: dict[tuple[str, str, int, int], tuple[torch.Tensor, VideoInfo]] = {}
 DECODED_BUDGET_BYTES = 4 * 2**30
 _decoded_bytes = 0
 Item = tuple[torch.Tensor, int] | tuple[None, str]
 
 log = logging.getLogger(__name__)
+
+
+class DamagedPath(str):
+    """The path of a video skipped as damaged (cut short) rather than unreadable: a ``str``, so
+    that lists of the paths that failed stay lists of paths (and cross worker processes)."""
+
+
+def clip_span(info: VideoInfo, *, frames: int, fps: float | None) -> float:
+    """How many of the file's frames one clip of ``frames`` frames at ``fps`` spans."""
+    step = 1.0 if fps is None else info.fps / fps
+    return (frames - 1) * step + 1
 
 
 def frame_indices(
@@ -44,7 +62,7 @@ def frame_indices(
         loop.
     """
     step = 1.0 if fps is None else info.fps / fps
-    room = max(info.frames - ((frames - 1) * step + 1), 0.0)
+    room = max(info.frames - clip_span(info, frames=frames, fps=fps), 0.0)
     if starts is None:
         origins = [float(int(draw * (int(room) + 1)))]
     else:
@@ -67,7 +85,9 @@ class VideoClips(Dataset):
     ``eval_clips`` clips spread uniformly over the video. An item is an index, or (index, seed)
     from :class:`SeededSampler`: the seed fixes the clip's start and augmentation, so a run does
     not depend on how many worker processes load it. A video that cannot be decoded yields
-    ``(None, path)`` and is logged once (see :func:`collate_clips`).
+    ``(None, path)`` and is logged once (see :func:`collate_clips`); so does one that holds
+    under half of the frames its header declares or fewer than a clip spans (the path is then a
+    :class:`DamagedPath`).
 
     Args:
         samples: (video path, label) pairs.
@@ -110,14 +130,16 @@ class VideoClips(Dataset):
             starts = torch.linspace(0, 1, self.eval_clips).tolist()
         draw = float(torch.rand((), generator=rng))
 
+        path = self.samples[index][0]
+
         def choose(info: VideoInfo) -> list[int]:
+            check_whole(path, info, clip_span(info, frames=self.frames, fps=self.fps))
             return frame_indices(info, frames=self.frames, fps=self.fps, starts=starts, draw=draw)
 
-        path = self.samples[index][0]
         if not self.cache_decoded:
             return read_frames(path, choose, self.decoder)
-        video, fps = decoded(path, self.decoder)
-        return take(video, choose(VideoInfo(len(video), fps)))
+        video, info = decoded(path, self.decoder)
+        return take(video, choose(info))
 
     def __getitem__(self, item: int | tuple[int, int]) -> Item:
         index, seed = item if isinstance(item, tuple) else (item, item)
@@ -126,10 +148,12 @@ class VideoClips(Dataset):
         try:
             frames = self._frames(index, rng)
         except VideoDecodeError as err:
+            damaged = isinstance(err, DamagedVideoError)
             if index not in self._logged:
                 self._logged.add(index)
-                log.warning("skipping a video that cannot be decoded: %s", err)
-            return None, str(path)
+                kind = "a damaged video" if damaged else "a video that cannot be decoded"
+                log.warning("skipping %s: %s", kind, err)
+            return None, DamagedPath(path) if damaged else str(path)
         clips = frames.reshape(-1, self.frames, *frames.shape[1:])  # (N, T, H, W, 3)
         with torch.random.fork_rng(devices=[]):  # the transforms draw from the global RNG
             # The CPU generator alone: torch.manual_seed also queues a seed for every lazy
@@ -139,9 +163,9 @@ class VideoClips(Dataset):
         return (out[0] if self.eval_clips is None else torch.stack(out)), label
 
 
-def decoded(path: Path, decoder: str) -> tuple[torch.Tensor, float]:
-    """Every frame of a video and its frame rate, decoded once per process (see ``_DECODED``);
-    a file rewritten since (another size or modification time) is decoded again."""
+def decoded(path: Path, decoder: str) -> tuple[torch.Tensor, VideoInfo]:
+    """Every frame of a video and its :class:`VideoInfo`, decoded once per process (see
+    ``_DECODED``); a file rewritten since (another size or modification time) is decoded again."""
     global _decoded_bytes
     try:
         stat = Path(path).stat()

@@ -20,7 +20,8 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.utils.data import DataLoader
 
-from skr_cli.data.clips import SeededSampler, VideoClips, collate_clips
+from skr_cli.data.clips import DamagedPath, SeededSampler, VideoClips, collate_clips
+from skr_cli.data.video import torchcodec_problem
 from skr_cli.engine.batchnorm import recalibrate_batchnorm
 from skr_cli.engine.checkpoint import (
     PhaseCheckpoint,
@@ -50,16 +51,19 @@ class RunContext:
     test_set: VideoClips
     example: torch.Tensor  # (1, C, T, H, W): traces the graph, counts MACs, times latency
     device: torch.device  # where the model and its batches live (``device``)
-    skipped: set[str] = field(default_factory=set)
+    skipped: set[str] = field(default_factory=set)  # the damaged ones included
+    damaged: set[str] = field(default_factory=set)  # decode under half of their frames or so
     timings: dict[str, float] = field(default_factory=dict)
     tracker: Any = None  # the wandb run, set once it is started: ``ctx.tracker.log({...})``
 
     def note_skipped(self, paths: list[str]) -> None:
-        """Counts videos that failed to decode; stops the run once more than
+        """Counts videos that failed to decode (telling the damaged ones, a
+        :class:`DamagedPath`, apart); stops the run once more than
         ``dataset.max_skip_fraction`` of a split has failed, naming a few of them."""
         if not paths:
             return
         self.skipped.update(paths)
+        self.damaged.update(str(path) for path in paths if isinstance(path, DamagedPath))
         limit = self.cfg.dataset.max_skip_fraction
         for split, dataset in (("train", self.train_set), ("test", self.test_set)):
             failed = sorted(self.skipped.intersection(dataset.paths))
@@ -267,6 +271,8 @@ def build_context(cfg: DictConfig, out_dir: Path) -> RunContext:
     for split, dataset in (("train", train_set), (cfg.eval.split, test_set)):
         if len(dataset) == 0:
             raise UserError(f"dataset: the {split} split lists no video (see dataset.splits)")
+    if cfg.dataset.decoder == "torchcodec":
+        torchcodec_problem()  # where it cannot load: one warning, here, before workers start
     device = run_device(cfg.device)
     example = torch.zeros(1, 3, cfg.dataset.frames, cfg.dataset.size, cfg.dataset.size)
     return RunContext(cfg, out_dir, train_set, test_set, example.to(device), device)

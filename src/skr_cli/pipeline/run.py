@@ -201,6 +201,8 @@ def run(
             "data": {
                 "skipped": len(ctx.skipped),  # videos that could not be decoded, skipped
                 "skipped_files": sorted(Path(path).name for path in ctx.skipped)[:10],
+                "damaged": len(ctx.damaged),  # of those, files cut short (few frames decode)
+                "damaged_files": sorted(Path(path).name for path in ctx.damaged)[:10],
                 "train_videos": len(ctx.train_set),
                 "test_videos": len(ctx.test_set),  # of eval_split
             },
