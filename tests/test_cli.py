@@ -100,6 +100,7 @@ def test_offline_wandb_run_lands_in_the_output_dir(skr_run, tmp_path: Path) -> N
     [
         ("prune.ratio=1.5", "prune.ratio=1.5 is not allowed: a number in [0, 1)"),
         ("train.epochs=-1", "train.epochs=-1 is not allowed: an integer >= 0"),
+        ("prune.round_to=0", "prune.round_to=0 is not allowed: an integer >= 1"),
         ("logger.mode=loud", "logger.mode=loud is not allowed: offline | online | disabled"),
     ],
 )

@@ -52,6 +52,7 @@ COUNTS_FROM_ONE = (
     "eval.latency_runs",
     "prune.calib_batches",
     "prune.min_channels",
+    "prune.round_to",
     "prune.steps",
     "dataset.frames",
     "dataset.size",

@@ -159,6 +159,7 @@ def run(
                 "steps": cfg.prune.steps,
                 "target_macs": cfg.prune.target_macs,
                 "min_channels": cfg.prune.min_channels,
+                "round_to": cfg.prune.round_to,
                 "macs_share": final_eval["macs"] / dense_eval["macs"],
             },
             "data": {
