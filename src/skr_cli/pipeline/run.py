@@ -11,12 +11,13 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from skr_cli.engine.evaluate import latency_ms
 from skr_cli.pipeline.context import (
     RunContext,
     build_context,
     check_run_dir,
+    latency_form,
     measure,
+    measure_latency,
     measure_recalibrated,
     seed_phase,
     timed,
@@ -116,7 +117,7 @@ def run(
         pruned_eval |= timed(ctx, "bn_recal", measure_recalibrated, ctx, pruned)
         final = timed(ctx, "finetune", finetune, ctx, pruned, plans)
         final_eval = timed(ctx, "evaluate_final", measure, ctx, final, "final")
-        latency = latency_ms({"dense": dense, "final": final}, ctx.example, cfg.eval.latency_runs)
+        latency = measure_latency(ctx, {"dense": dense, "final": final})
         lowrank = None  # compression-aware training: the factorised fine-tuned model
         if truncation_enabled(cfg):
             lowrank = timed(ctx, "truncate", truncate, ctx, final, final_eval)
@@ -150,6 +151,8 @@ def run(
             "delta_loss_test": pruned_eval["loss"] - dense_eval["loss"],
             "relocation": relocated,
             "speedup": latency["dense"] / latency["final"],
+            # every latency_ms (and the lowrank ones) was timed in this form: train | deployed
+            "latency_form": latency_form(cfg),
             "channels": {
                 "before": sum(layer.channels for layer in prunable_layers(dense).values()),
                 "after": sum(layer.channels for layer in prunable_layers(final).values()),
