@@ -48,6 +48,15 @@ def test_smoke_run_prunes_for_real(skr_run, tmp_path: Path) -> None:
         "i3d_tiny",
     )
     assert "fine-tuned" in result.stdout and "speedup" in result.stdout
+    assert metrics["latency_form"] == "train"
+
+
+def test_eval_deploy_times_the_deployed_form(skr_run, tmp_path: Path) -> None:
+    result = skr_run(*SMOKE, "eval.deploy=true", "eval.latency_runs=2")
+    assert result.returncode == 0, result.stderr
+    metrics = metrics_of(tmp_path / "run")
+    assert metrics["latency_form"] == "deployed"
+    assert metrics["final"]["latency_ms"] > 0 and "(deployed form)" in result.stdout
 
 
 def test_phase_outputs_are_in_the_run_dir(skr_run, tmp_path: Path) -> None:
@@ -100,6 +109,7 @@ def test_offline_wandb_run_lands_in_the_output_dir(skr_run, tmp_path: Path) -> N
     [
         ("prune.ratio=1.5", "prune.ratio=1.5 is not allowed: a number in [0, 1)"),
         ("train.epochs=-1", "train.epochs=-1 is not allowed: an integer >= 0"),
+        ("prune.round_to=0", "prune.round_to=0 is not allowed: an integer >= 1"),
         ("logger.mode=loud", "logger.mode=loud is not allowed: offline | online | disabled"),
     ],
 )

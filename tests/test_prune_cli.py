@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 
 from skr_cli.engine.checkpoint import load_state
 from skr_cli.pruning.history import load_pruned
+from skr_cli.pruning.layers import prunable_layers
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +43,21 @@ def test_target_macs_gives_that_share_of_the_dense_macs(skr_run, tmp_path: Path)
     metrics, _ = outputs(tmp_path / "run")
     assert abs(metrics["final"]["macs"] / metrics["dense"]["macs"] - 0.5) <= 0.01
     assert abs(metrics["prune"]["macs_share"] - 0.5) <= 0.01
+
+
+def test_round_to_keeps_multiples_of_eight_channels(skr_run, tmp_path: Path) -> None:
+    result = skr_run(*SMOKE, "prune.round_to=8", "model.width=0.25")
+    assert result.returncode == 0, result.stderr
+    run_dir = tmp_path / "run"
+    metrics, _ = outputs(run_dir)
+    assert metrics["prune"]["round_to"] == 8
+    cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+    dense = prunable_layers(instantiate(cfg.model))
+    final = load_pruned(instantiate(cfg.model), load_state(run_dir / "final.pt"))
+    widths = {name: layer.channels for name, layer in prunable_layers(final).items()}
+    pruned = [name for name, width in widths.items() if width < dense[name].channels]
+    assert pruned  # a layer narrower than 8 keeps its width, the others a multiple of 8
+    assert all(widths[name] % 8 == 0 for name in pruned)
 
 
 def test_iterative_pruning_records_every_round_and_reloads(skr_run, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from skr_cli.pruning.count import count_macs
 from skr_cli.pruning.history import apply_plans, load_pruned, macs_after, pruned_checkpoint
 from skr_cli.pruning.layers import prunable_layers
 from skr_cli.pruning.plan import (
+    kept_rounded,
     removal_order,
     select,
     select_for_budget,
@@ -79,6 +80,48 @@ def test_target_macs_lands_within_two_percent(scope: str, target: float) -> None
     )
     share = macs_after(model, plan, CLIP) / dense
     assert abs(share - target) <= 0.02 * target
+
+
+@pytest.mark.parametrize(
+    ("channels", "keep", "min_channels", "expected"),
+    [
+        (64, 20, 1, 24),  # the nearest multiple, halves up
+        (64, 19, 1, 16),
+        (64, 3, 1, 8),  # never zero channels
+        (64, 20, 17, 24),
+        (64, 20, 25, 32),  # at least min_channels, rounded up
+        (6, 3, 1, 6),  # narrower than round_to: not pruned
+        (100, 99, 1, 96),  # a width that is no multiple rounds down to one
+        (100, 100, 1, 100),  # nothing planned: nothing removed
+        (14, 13, 1, 14),  # the nearest multiple, 16, is more than the layer has: not pruned
+    ],
+)
+def test_round_to_keeps_a_multiple_or_the_whole_layer(
+    channels: int, keep: int, min_channels: int, expected: int
+) -> None:
+    assert kept_rounded(channels, keep, 8, min_channels) == expected
+    assert kept_rounded(channels, keep, 1, min_channels) == keep
+
+
+@pytest.mark.parametrize("scope", ["local", "global"])
+@pytest.mark.parametrize("budget", ["ratio", "target_macs"])
+def test_round_to_holds_in_every_scope_and_budget(scope: str, budget: str) -> None:
+    torch.manual_seed(0)
+    model = InceptionI3d(num_classes=5, width=0.5, dropout=0.0, in_channels=3).eval()
+    scores = L1().score(model, prunable_layers(model), [])
+    if budget == "ratio":
+        plan = select(scores, 0.6, scope, min_channels=1, round_to=8)
+    else:
+        dense = count_macs(model, CLIP)
+        share = lambda p: macs_after(model, p, CLIP) / dense  # noqa: E731
+        plan = select_for_budget(
+            scores, share, 0.4, scope=scope, min_channels=1, tolerance=0.005, round_to=8
+        )
+        assert abs(share(plan) - 0.4) <= 0.05
+    kept = {name: values.numel() - len(plan[name]) for name, values in scores.items()}
+    pruned = [name for name, values in scores.items() if kept[name] < values.numel()]
+    assert len(pruned) > len(scores) // 2
+    assert all(kept[name] % 8 == 0 and kept[name] > 0 for name in pruned)
 
 
 def test_pruned_checkpoint_reloads_with_the_same_outputs(tmp_path) -> None:

@@ -52,6 +52,7 @@ COUNTS_FROM_ONE = (
     "eval.latency_runs",
     "prune.calib_batches",
     "prune.min_channels",
+    "prune.round_to",
     "prune.steps",
     "dataset.frames",
     "dataset.size",
@@ -98,6 +99,8 @@ def validate(cfg: DictConfig) -> None:
     validate_lowrank(cfg.lowrank)
     validate_relocation(cfg)
     validate_dataset(cfg.dataset)
+    deploy = cfg.eval.deploy
+    _check(isinstance(deploy, bool), "eval.deploy", deploy, "true | false")
     split = cfg.eval.split
     _check(split in ("test", "val"), "eval.split", split, "test | val")
     ok = split == "test" or cfg.dataset.val_fraction > 0

@@ -52,7 +52,8 @@ def format_summary(metrics: dict[str, Any], out_dir: str) -> str:
     rows += [
         f"params x{dense['params'] / final['params']:.2f} fewer, MACs x"
         f"{dense['macs'] / final['macs']:.2f} fewer (clip {clip}), measured speedup "
-        f"x{metrics['speedup']:.2f} at batch 1 on CPU; loss jump at removal "
+        f"x{metrics['speedup']:.2f} at batch 1 on CPU ({metrics.get('latency_form', 'train')} "
+        "form); loss jump at removal "
         f"{metrics['delta_loss_remove']:+.3f}",
         f"outputs: {out_dir}",
     ]

@@ -30,8 +30,9 @@ from skr_cli.engine.checkpoint import (
     save_state,
     write_json,
 )
+from skr_cli.engine.deploy import deployed
 from skr_cli.engine.distributed import RankShare, barrier, rank, world_size
-from skr_cli.engine.evaluate import evaluate
+from skr_cli.engine.evaluate import evaluate, latency_ms
 from skr_cli.engine.train import LrSchedule, Objective, StepCallback, train
 from skr_cli.heuristics.base import CalibBatch
 from skr_cli.pruning.count import count_macs, count_params
@@ -250,6 +251,19 @@ def measure_recalibrated(ctx: RunContext, model: nn.Module) -> dict[str, Any]:
         return {f"{key}_bn_recal": result[key] for key in keys}
 
     return resumed(ctx, "eval_pruned_bn_recal.json", compute)
+
+
+def latency_form(cfg: DictConfig) -> str:
+    """The form the models' latency is measured in: ``deployed`` (``eval.deploy``) or ``train``."""
+    return "deployed" if cfg.eval.deploy else "train"
+
+
+def measure_latency(ctx: RunContext, models: dict[str, nn.Module]) -> dict[str, float]:
+    """Median batch-1 latency (ms) of each model on the example clip, side by side, every one in
+    the form ``eval.deploy`` chooses."""
+    if ctx.cfg.eval.deploy:
+        models = {name: deployed(model) for name, model in models.items()}
+    return latency_ms(models, ctx.example, ctx.cfg.eval.latency_runs)
 
 
 def timed(ctx: RunContext, phase: str, fn: Any, *args: Any) -> Any:

@@ -11,7 +11,6 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from skr_cli.engine.distributed import is_main
-from skr_cli.engine.evaluate import latency_ms
 from skr_cli.lowrank import (
     ProximalStep,
     factorise,
@@ -26,6 +25,7 @@ from skr_cli.pipeline.context import (
     RunContext,
     UserError,
     measure,
+    measure_latency,
     phase_output,
     resumed,
     seed_phase,
@@ -117,11 +117,10 @@ def truncate(ctx: RunContext, model: nn.Module, before: dict[str, Any]) -> dict[
         output = "factorised.pt"
         trained(ctx, factorised, phase="factorised", settings=brief, seed=seed, output=output)
     stages["after"] = measure(ctx, factorised, "factorised")
-    runs = ctx.cfg.eval.latency_runs
-    latency = latency_ms({"before": model, "after": factorised}, ctx.example, runs)
+    times = measure_latency(ctx, {"before": model, "after": factorised})
     for stage in ("before", "after"):
-        stages[stage]["latency_ms"] = latency[stage]
+        stages[stage]["latency_ms"] = times[stage]
     if ctx.tracker is not None:
         ctx.tracker.log({f"factorised/{k}": v for k, v in stages["after"].items()})
     summary = {"energy": settings.energy, "rank_fraction": settings.rank_fraction}
-    return summary | stages | {"speedup": latency["before"] / latency["after"], "layers": plan}
+    return summary | stages | {"speedup": times["before"] / times["after"], "layers": plan}

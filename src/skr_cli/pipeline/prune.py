@@ -52,11 +52,13 @@ def choose_plan(
 ) -> Plan:
     """The channels to remove in round ``step`` of ``steps`` (``prune.steps`` by default): each
     round takes an equal part of the way to ``prune.ratio`` (of the channels) or to
-    ``prune.target_macs`` (of the dense MACs)."""
+    ``prune.target_macs`` (of the dense MACs). Every pruned layer keeps a multiple of
+    ``prune.round_to`` channels."""
     prune, steps = ctx.cfg.prune, steps or ctx.cfg.prune.steps
     if prune.target_macs is None:
         done, goal = prune.ratio * (step - 1) / steps, prune.ratio * step / steps
-        return planning.select(scores, 1 - (1 - goal) / (1 - done), prune.scope, prune.min_channels)
+        share = 1 - (1 - goal) / (1 - done)
+        return planning.select(scores, share, prune.scope, prune.min_channels, prune.round_to)
     current = count_macs(model, ctx.example)
     goal = (1 - (1 - prune.target_macs) * step / steps) * dense_macs / current
     return planning.select_for_budget(
@@ -66,6 +68,7 @@ def choose_plan(
         scope=prune.scope,
         min_channels=prune.min_channels,
         tolerance=prune.macs_tolerance,
+        round_to=prune.round_to,
     )
 
 

@@ -13,13 +13,14 @@ from torch import nn
 
 from skr_cli.engine.batchnorm import recalibrate_batchnorm
 from skr_cli.engine.checkpoint import load_state
-from skr_cli.engine.evaluate import latency_ms
 from skr_cli.pipeline.context import (
     RunContext,
     build_context,
     calibration_batches,
     check_run_dir,
+    latency_form,
     measure,
+    measure_latency,
     measure_recalibrated,
     phase_output,
     seed_phase,
@@ -152,7 +153,7 @@ def run(
         pruned_eval |= timed(ctx, "bn_recal", measure_recalibrated, ctx, pruned)
         final = timed(ctx, "finetune", finetune, ctx, pruned, plans)
         final_eval = timed(ctx, "evaluate_final", measure, ctx, final, "final")
-        latency = latency_ms({"dense": dense, "final": final}, ctx.example, cfg.eval.latency_runs)
+        latency = measure_latency(ctx, {"dense": dense, "final": final})
         lowrank = None  # compression-aware training: the factorised fine-tuned model
         if truncation_enabled(cfg):
             lowrank = timed(ctx, "truncate", truncate, ctx, final, final_eval)
@@ -187,6 +188,8 @@ def run(
             "delta_loss_test": pruned_eval["loss"] - dense_eval["loss"],
             "relocation": relocated,
             "speedup": latency["dense"] / latency["final"],
+            # every latency_ms (and the lowrank ones) was timed in this form: train | deployed
+            "latency_form": latency_form(cfg),
             "channels": {
                 "before": sum(layer.channels for layer in prunable_layers(dense).values()),
                 "after": sum(layer.channels for layer in prunable_layers(final).values()),
@@ -196,6 +199,7 @@ def run(
                 "steps": cfg.prune.steps,
                 "target_macs": cfg.prune.target_macs,
                 "min_channels": cfg.prune.min_channels,
+                "round_to": cfg.prune.round_to,
                 "macs_share": final_eval["macs"] / dense_eval["macs"],
             },
             "data": {

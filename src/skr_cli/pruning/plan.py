@@ -3,6 +3,8 @@
 Two scopes: ``local`` removes the same share of every layer; ``global`` ranks every channel of
 the network on scores made comparable across layers and removes the lowest overall. A compute
 budget (``target_macs``) is met by searching the ratio that lands the pruned network on it.
+With ``round_to`` N > 1 every plan is rounded so that each pruned layer keeps a multiple of N
+channels (:func:`rounded`), in either scope and under either budget.
 """
 
 from __future__ import annotations
@@ -32,6 +34,40 @@ def select_local(scores: dict[str, torch.Tensor], ratio: float, min_channels: in
         order = torch.argsort(layer_scores, stable=True)
         plan[name] = sorted(order[: max(count, 0)].tolist())
     return plan
+
+
+def kept_rounded(channels: int, keep: int, round_to: int, min_channels: int = 1) -> int:
+    """How many of a layer's ``channels`` stay when ``keep`` were planned, rounded for
+    ``round_to``: the nearest multiple of ``round_to`` (halves up) that is at least
+    ``min_channels`` (and one); a layer that this rounding would not shrink keeps all its
+    channels, so a layer narrower than ``round_to`` is never pruned.
+
+    ``round_to=1`` returns ``keep`` unchanged. The result never exceeds ``channels``, never
+    falls to zero, and is either ``channels`` or a multiple of ``round_to``.
+    """
+    if keep >= channels or round_to == 1:
+        return min(keep, channels)
+    floor = math.ceil(max(min_channels, 1) / round_to) * round_to
+    nearest = max(math.floor(keep / round_to + 0.5) * round_to, floor)
+    return nearest if nearest < channels else channels
+
+
+def rounded(
+    plan: Plan, scores: dict[str, torch.Tensor], round_to: int, min_channels: int = 1
+) -> Plan:
+    """``plan`` with each layer's kept count rounded by :func:`kept_rounded`: the layer then
+    removes its lowest-scoring channels (ties by index) up to the rounded count, so where the
+    count is unchanged the plan is too (both scopes remove each layer's channels in that order).
+    """
+    if round_to == 1:
+        return plan
+    out: Plan = {}
+    for name, layer_scores in scores.items():
+        channels = layer_scores.numel()
+        keep = kept_rounded(channels, channels - len(plan[name]), round_to, min_channels)
+        order = torch.argsort(layer_scores.double(), stable=True)
+        out[name] = sorted(order[: channels - keep].tolist())
+    return out
 
 
 def normalised(layer_scores: torch.Tensor) -> torch.Tensor:
@@ -84,12 +120,19 @@ def select_global(scores: dict[str, torch.Tensor], ratio: float, min_channels: i
     return plan_from(order, math.floor(ratio * total), list(scores))
 
 
-def select(scores: dict[str, torch.Tensor], ratio: float, scope: str, min_channels: int) -> Plan:
-    """The plan for one share ``ratio`` of channels in the given scope (``local`` | ``global``)."""
+def select(
+    scores: dict[str, torch.Tensor],
+    ratio: float,
+    scope: str,
+    min_channels: int,
+    round_to: int = 1,
+) -> Plan:
+    """The plan for one share ``ratio`` of channels in the given scope (``local`` | ``global``),
+    each pruned layer keeping a multiple of ``round_to`` channels (see :func:`kept_rounded`)."""
     if scope == "local":
-        return select_local(scores, ratio, min_channels)
+        return rounded(select_local(scores, ratio, min_channels), scores, round_to, min_channels)
     if scope == "global":
-        return select_global(scores, ratio, min_channels)
+        return rounded(select_global(scores, ratio, min_channels), scores, round_to, min_channels)
     raise ValueError(f"prune.scope={scope} is not allowed: {' | '.join(SCOPES)}")
 
 
@@ -101,6 +144,7 @@ def select_for_budget(
     scope: str,
     min_channels: int,
     tolerance: float,
+    round_to: int = 1,
     rounds: int = 8,
 ) -> Plan:
     """The plan whose pruned network keeps ``target`` of the current MACs, within ``tolerance``
@@ -121,12 +165,18 @@ def select_for_budget(
         scope: ``local`` | ``global`` (see :func:`removal_order`).
         min_channels: channels every layer keeps.
         tolerance: how far from the target counts as on it (absolute share).
+        round_to: every candidate plan is rounded (:func:`rounded`) before its share is
+            measured, so the search lands on the best rounded plan (rounding keeps the share
+            non-increasing along the order; the coarser steps may land further from the target).
         rounds: most bisections.
     """
     layers = list(scores)
 
+    def final(channels: list[tuple[str, int]]) -> Plan:
+        return rounded(plan_from(channels, len(channels), layers), scores, round_to, min_channels)
+
     def share(channels: list[tuple[str, int]]) -> float:
-        return share_of(plan_from(channels, len(channels), layers))
+        return share_of(final(channels))
 
     chosen: list[tuple[str, int]] = []
     remaining = removal_order(scores, scope, min_channels)
@@ -149,4 +199,4 @@ def select_for_budget(
     above = share(chosen) - target
     if below is not None and above > tolerance and target - share(below) < above:
         chosen = below
-    return plan_from(chosen, len(chosen), layers)
+    return final(chosen)

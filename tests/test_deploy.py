@@ -1,0 +1,44 @@
+"""The deployment form: batch norm folded into the convolutions, the same outputs."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from skr_cli.engine.deploy import deployed
+from skr_cli.heuristics import RandomScores
+from skr_cli.pruning.layers import prunable_layers
+from skr_cli.pruning.plan import select_local
+from skr_cli.pruning.remove import remove_channels
+from tests.test_backbones import BACKBONES, CLIP, tiny
+
+
+def batch_norms(model: nn.Module) -> int:
+    return sum(isinstance(module, nn.modules.batchnorm._BatchNorm) for module in model.modules())
+
+
+@pytest.mark.parametrize("name", BACKBONES)
+def test_deployed_gives_the_same_outputs(name: str) -> None:
+    model = tiny(name)
+    with torch.no_grad():
+        torch.testing.assert_close(deployed(model)(CLIP), model(CLIP), rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", BACKBONES)
+def test_deployed_folds_every_batch_norm(name: str) -> None:
+    model = tiny(name)
+    folded = deployed(model)
+    # every batch norm of these backbones follows a convolution: none is left in the copy
+    assert batch_norms(folded) == 0 and batch_norms(model) > 0
+
+
+def test_a_pruned_model_deploys_alike() -> None:
+    model = tiny("i3d")
+    plan = select_local(RandomScores(seed=0).score(model, prunable_layers(model), []), 0.5)
+    pruned = remove_channels(copy.deepcopy(model), plan, CLIP[:1])
+    with torch.no_grad():
+        torch.testing.assert_close(deployed(pruned)(CLIP), pruned(CLIP), rtol=0, atol=1e-4)
+    assert batch_norms(deployed(pruned)) == 0
