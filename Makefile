@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint bench study clean
+.PHONY: install run test test-fast lint bench study calibrate clean
 
 install: $(STAMP)
 
@@ -40,6 +40,11 @@ bench: install
 # resumable (finished runs are skipped when it is run again).
 study: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/agnosticism.sh $(ARGS)
+
+# The calibration of the study's instrument (benchmarks/calibration.md): 5 dense models, the
+# fine-tuning learning rate on val, 9 heuristics x 5 seeds at ratio 0.5; resumable.
+calibrate: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/calibrate.sh $(ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests scripts

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The calibration of the study's instrument, every number of benchmarks/calibration.md:
+#   bash scripts/calibrate.sh        (or: make calibrate)
+# Runs the 5 dense models with every heuristic's scores on them, the baseline's fine-tuning
+# learning rate on the val split, and every heuristic at ratio 0.5 over 5 seeds, as skr-run
+# sweeps two jobs at a time, then scripts/calibration_tables.py. The runs' small files (metrics,
+# configs) are kept under benchmarks/calibration/runs/, so a rerun skips every finished run.
+# SKR_STUDY_JOBS sets the parallel jobs (default 2); extra arguments go to every skr-run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+jobs="${SKR_STUDY_JOBS:-2}"
+run() { skr-run -m "hydra.launcher.n_jobs=$jobs" "$@"; }
+
+run experiment=calibration_dense "$@"
+run experiment=calibration_tune "$@"
+run experiment=calibration "$@"
+python scripts/calibration_tables.py
