@@ -35,9 +35,9 @@ bench: install
 	for script in scripts/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 	$(BIN)/python scripts/summarise_bench.py
 
-# The agnosticism study (README "Does relocation make pruning heuristic-agnostic?"): tuning,
-# 324-run study, ablation and budgets, then benchmarks/agnosticism.md. Hours on 2 CPU cores;
-# resumable (finished runs are skipped when it is run again).
+# The agnosticism study (docs/study.md): tuning, 324-run study, ablation and budgets, then
+# benchmarks/agnosticism.md. Hours on 2 CPU cores; resumable (finished runs are skipped when it
+# is run again).
 study: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/agnosticism.sh $(ARGS)
 

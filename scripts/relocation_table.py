@@ -1,4 +1,4 @@
-"""The README's relocation table from a folder of skr-run outputs (each with a metrics.json).
+"""docs/relocation.md's relocation table from a folder of skr-run outputs (with metrics.json).
 
 Runs are grouped by relocation variant (baseline, penalty, + distillation, + compensation, read
 from each run's ``relocation`` block) and heuristic. Per variant: the loss jump at removal and the

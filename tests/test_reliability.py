@@ -352,7 +352,7 @@ SMOKE = ("debug=smoke", "logger.mode=disabled", "threads=1")
 
 
 def bad_inputs(tmp: Path) -> list[tuple[list[str], str]]:
-    """(overrides, the one line printed): the table of the README."""
+    """(overrides, the one line printed): the table of docs/reliability.md."""
     return [
         (["prune.ratio=1.0"], "prune.ratio=1.0 is not allowed: a number in [0, 1)"),
         (["prune.ratio=-0.1"], "prune.ratio=-0.1 is not allowed: a number in [0, 1)"),
