@@ -69,8 +69,8 @@ AnyInt = rule(int, "an integer")
 NonNegative = rule(float, "a number >= 0", ge=0)
 Positive = rule(float, "a number > 0", gt=0)
 PositiveOrNull = rule(float | None, "a number > 0 or null", gt=0)
-ShareOpenTop = rule(float, "a number in [0, 1)", ge=0, lt=1)  # [0, 1)
-Share = rule(float, "a number in [0, 1]", ge=0, le=1)  # [0, 1]
+ShareOpenTop = rule(float, "a number in [0, 1)", ge=0, lt=1)
+Share = rule(float, "a number in [0, 1]", ge=0, le=1)
 Switch = rule(bool, "true | false")
 Text = rule(str, "a string")
 TextOrNull = rule(str | None, "a string or null")
@@ -81,7 +81,7 @@ Numbers = rule(list[float], "a non-empty list of numbers", min_length=1)
 class Group(BaseModel):
     """A config group: strict types (no "3" for 3, no true for 1), no keys beyond its own."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=False)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # ---------------------------------------------------------------------------------------------
