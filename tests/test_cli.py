@@ -111,6 +111,7 @@ def test_offline_wandb_run_lands_in_the_output_dir(skr_run, tmp_path: Path) -> N
         ("train.epochs=-1", "train.epochs=-1 is not allowed: an integer >= 0"),
         ("prune.round_to=0", "prune.round_to=0 is not allowed: an integer >= 1"),
         ("logger.mode=loud", "logger.mode=loud is not allowed: offline | online | disabled"),
+        ("train.optimizer.lr=-1", "train.optimizer.lr=-1 is not allowed: a number > 0"),
     ],
 )
 def test_bad_values_stop_with_one_line(
@@ -120,6 +121,16 @@ def test_bad_values_stop_with_one_line(
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"skr-run: error: {expected}"]
     assert not (tmp_path / "run" / "dense.pt").exists()  # stopped before any work
+
+
+def test_an_output_folder_that_cannot_be_created_is_one_line(skr_run, tmp_path: Path) -> None:
+    (tmp_path / "file").touch()
+    result = skr_run(*SMOKE, f"hydra.run.dir={tmp_path / 'file' / 'run'}")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        f"skr-run: error: hydra.run.dir={tmp_path / 'file' / 'run'} is not allowed: a folder "
+        f"that can be created and written ({tmp_path / 'file'} is a file)"
+    ]
 
 
 def test_unknown_heuristic_lists_the_valid_ones(skr_run) -> None:

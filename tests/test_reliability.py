@@ -353,6 +353,8 @@ SMOKE = ("debug=smoke", "logger.mode=disabled", "threads=1")
 
 def bad_inputs(tmp: Path) -> list[tuple[list[str], str]]:
     """(overrides, the one line printed): the table of docs/reliability.md."""
+    a_file = tmp / "notes.txt"
+    a_file.touch()
     return [
         (["prune.ratio=1.0"], "prune.ratio=1.0 is not allowed: a number in [0, 1)"),
         (["prune.ratio=-0.1"], "prune.ratio=-0.1 is not allowed: a number in [0, 1)"),
@@ -390,6 +392,13 @@ def bad_inputs(tmp: Path) -> list[tuple[list[str], str]]:
         (["train.epochs=-1"], "train.epochs=-1 is not allowed: an integer >= 0"),
         (["logger.mode=loud"], "logger.mode=loud is not allowed: offline | online | disabled"),
         (["logger.timeout=0"], "logger.timeout=0 is not allowed: seconds > 0"),
+        (["train.optimizer.lr=-1"], "train.optimizer.lr=-1 is not allowed: a number > 0"),
+        (["+train.foo=1"], "train.foo=1 is not allowed: no such key in train"),
+        (
+            [f"hydra.run.dir={a_file / 'run'}"],
+            f"hydra.run.dir={a_file / 'run'} is not allowed: a folder that can be created and "
+            f"written ({a_file} is a file)",
+        ),
         (["nokey=3"], "Could not override 'nokey'; To append to your config use +nokey=3"),
         (
             ["prune.ratio=0.3,0.5"],

@@ -15,19 +15,18 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import CompactHydraException, HydraException
 from hydra.types import RunMode
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from skr_cli.configs import config_dir
-from skr_cli.data.video import DECODERS, pyav_ffmpeg_folder, torchcodec_error
+from skr_cli.data.video import pyav_ffmpeg_folder, torchcodec_error
 from skr_cli.engine.checkpoint import CheckpointError, atomic_write_bytes, safe_load
 from skr_cli.engine.distributed import broadcast, is_main, setup, teardown, world_size
-from skr_cli.engine.train import PRECISIONS, NonFiniteLoss
-from skr_cli.pipeline import LOWRANK_PHASES, UserError, finished, run
-from skr_cli.pruning.plan import SCOPES
-from skr_cli.relocation import BALANCES, SCHEDULES, TARGETS
+from skr_cli.engine.train import NonFiniteLoss
+from skr_cli.pipeline import UserError, finished, run
+from skr_cli.schema import first_error
 from skr_cli.search import SpaceError, draw, flatten_space
 from skr_cli.summary import format_summary
-from skr_cli.tracking.wandb_run import MODES
 
 
 class JobFailed(CompactHydraException):
@@ -44,140 +43,71 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-COUNTS_FROM_ZERO = ("train.epochs", "finetune.epochs", "prune.step_epochs")
-COUNTS_FROM_ONE = (
-    "train.batch_size",
-    "finetune.batch_size",
-    "eval.batch_size",
-    "eval.latency_runs",
-    "prune.calib_batches",
-    "prune.min_channels",
-    "prune.round_to",
-    "prune.steps",
-    "dataset.frames",
-    "dataset.size",
-    "dataset.eval_clips",
-)
-
-
 def validate(cfg: DictConfig) -> None:
-    """Stops before any work on a value outside its range, naming the key and what is allowed."""
+    """Stops before any work on a value that is not allowed, naming the key and what is: first
+    every key against its group's schema (types, ranges, choices, no unknown keys), then the
+    rules that relate several keys or look at the machine (folders, files, devices)."""
     for key in cfg.required:  # values an experiment cannot run without (a checkpoint, a path)
         if OmegaConf.select(cfg, key) is None:
             raise UserError(f"{key} is required by this experiment: set it, e.g. {key}=...")
-    ratio = cfg.prune.ratio
-    in_range = isinstance(ratio, int | float) and not isinstance(ratio, bool) and 0 <= ratio < 1
-    _check(in_range, "prune.ratio", ratio, "a number in [0, 1)")
-    for lowest, keys in ((0, COUNTS_FROM_ZERO), (1, COUNTS_FROM_ONE)):
-        for key in keys:
-            value = OmegaConf.select(cfg, key)
-            _check(_is_int(value) and value >= lowest, key, value, f"an integer >= {lowest}")
-    _check(_is_int(cfg.seed), "seed", cfg.seed, "an integer")
+    config = OmegaConf.to_container(cfg, resolve=True)
+    config.pop("hydra", None)
+    problem = first_error(config)
+    if problem is not None:
+        raise UserError(problem)
     validate_device(cfg.device)
-    processes = world_size()  # under torchrun every rank takes an equal share of each batch
-    for key in ("train.batch_size", "finetune.batch_size") if processes > 1 else ():
-        value = OmegaConf.select(cfg, key)
-        _check(value % processes == 0, key, value, f"a multiple of the {processes} processes")
-    _check(cfg.logger.mode in MODES, "logger.mode", cfg.logger.mode, " | ".join(MODES))
-    timeout = cfg.logger.timeout
-    _check(_is_number(timeout) and timeout > 0, "logger.timeout", timeout, "seconds > 0")
-    for phase in ("train", "finetune"):
-        precision = cfg[phase].precision
-        _check(precision in PRECISIONS, f"{phase}.precision", precision, " | ".join(PRECISIONS))
-        switches = ("compile", "channels_last", "recalibrate_bn")
-        for key in (key for key in switches if key in cfg[phase]):
-            value = cfg[phase][key]
-            _check(isinstance(value, bool), f"{phase}.{key}", value, "true | false")
-        warmup, epochs = cfg[phase].warmup_epochs, cfg[phase].epochs
-        ok = _is_int(warmup) and 0 <= warmup <= epochs
-        _check(ok, f"{phase}.warmup_epochs", warmup, f"an integer in [0, {phase}.epochs={epochs}]")
-        smoothing = cfg[phase].label_smoothing
-        ok = _in(smoothing, 0, 1, open_low=False) and smoothing < 1
-        _check(ok, f"{phase}.label_smoothing", smoothing, "a number in [0, 1)")
-    validate_prune(cfg.prune)
-    validate_agreement(cfg.agreement)
-    validate_lowrank(cfg.lowrank)
+    validate_phases(cfg)
     validate_relocation(cfg)
-    validate_dataset(cfg.dataset)
-    deploy = cfg.eval.deploy
-    _check(isinstance(deploy, bool), "eval.deploy", deploy, "true | false")
     split = cfg.eval.split
-    _check(split in ("test", "val"), "eval.split", split, "test | val")
     ok = split == "test" or cfg.dataset.val_fraction > 0
     _check(ok, "eval.split", split, "test, or val with dataset.val_fraction > 0")
+    check_writable("cache_dir", cfg.cache_dir)
+    validate_dataset(cfg.dataset)
     validate_model(cfg.model)
 
 
-def validate_device(device: object) -> None:
-    """``device``: auto, cpu, or a CUDA device that this machine has."""
-    allowed = "auto | cpu | cuda | cuda:N"
-    ok = isinstance(device, str) and re.fullmatch(r"auto|cpu|cuda(:\d+)?", device) is not None
-    _check(ok, "device", device, allowed)
+def validate_device(device: str) -> None:
+    """``device`` (auto | cpu | cuda | cuda:N by the schema): a CUDA device this machine has."""
     if device.startswith("cuda"):
         count = torch.cuda.device_count()
         index = int(device.partition(":")[2] or 0)
         found = f"{count} CUDA device(s) found" if count else "no CUDA device found"
-        _check(index < count, "device", device, f"{allowed}; {found}")
+        _check(index < count, "device", device, f"auto | cpu | cuda | cuda:N; {found}")
 
 
-def validate_agreement(settings: DictConfig) -> None:
-    """``agreement.heuristics`` names heuristics that exist."""
-    known = sorted(path.stem for path in (Path(config_dir()) / "heuristic").glob("*.yaml"))
-    names = settings.heuristics
-    ok = isinstance(names, ListConfig) and all(name in known for name in names)
-    _check(ok, "agreement.heuristics", names, f"a list of {' | '.join(known)}")
-    _check(isinstance(settings.only, bool), "agreement.only", settings.only, "true | false")
-
-
-def validate_prune(settings: DictConfig) -> None:
-    """The ``prune`` group's choices beyond the counts: scope, compute budget."""
-    scope = settings.scope
-    _check(scope in SCOPES, "prune.scope", scope, " | ".join(SCOPES))
-    target = settings.target_macs
-    ok = target is None or (_is_number(target) and 0 < target <= 1)
-    _check(ok, "prune.target_macs", target, "a share of the dense MACs in (0, 1], or null")
-    tolerance = settings.macs_tolerance
-    ok = _is_number(tolerance) and 0 < tolerance < 0.5
-    _check(ok, "prune.macs_tolerance", tolerance, "a number in (0, 0.5)")
+def validate_phases(cfg: DictConfig) -> None:
+    """``train`` and ``finetune``: a warm-up within the epochs, and under torchrun a batch that
+    every rank takes an equal share of."""
+    processes = world_size()
+    for phase in ("train", "finetune"):
+        warmup, epochs = cfg[phase].warmup_epochs, cfg[phase].epochs
+        allowed = f"an integer in [0, {phase}.epochs={epochs}]"
+        _check(warmup <= epochs, f"{phase}.warmup_epochs", warmup, allowed)
+        size = cfg[phase].batch_size
+        allowed = f"a multiple of the {processes} processes"
+        _check(size % processes == 0, f"{phase}.batch_size", size, allowed)
 
 
 def validate_dataset(settings: DictConfig) -> None:
-    """The ``dataset`` group's keys shared by every source; ``root`` and ``splits``, where set,
-    must be folders that exist (what they hold is checked by the source)."""
+    """``root`` and ``splits``, where set, must be folders that exist (what they hold is checked
+    by the source); the synthetic set keeps at least one group for training and a cache folder
+    that can be written."""
     for key in ("root", "splits"):
         folder = settings.get(key)
         ok = folder is None or Path(str(folder)).is_dir()
         _check(ok, f"dataset.{key}", folder, "a folder that exists")
-    if "fold" in settings:
-        fold = settings.fold
-        _check(_is_int(fold) and 1 <= fold <= 3, "dataset.fold", fold, "1 | 2 | 3")
-    decoder = settings.decoder
-    _check(decoder in DECODERS, "dataset.decoder", decoder, " | ".join(DECODERS))
-    fraction = settings.max_skip_fraction
-    ok = _in(fraction, 0, 1, open_low=False)
-    _check(ok, "dataset.max_skip_fraction", fraction, "a number in [0, 1]")
-    held = settings.val_fraction
-    ok = _is_number(held) and 0 <= held < 1
-    _check(ok, "dataset.val_fraction", held, "a number in [0, 1)")
-    fps = settings.fps
-    _check(fps is None or (_is_number(fps) and fps > 0), "dataset.fps", fps, "a number > 0 or null")
-    workers = settings.num_workers
-    _check(_is_int(workers) and workers >= 0, "dataset.num_workers", workers, "an integer >= 0")
-    scale = settings.scale
-    ok = len(scale) == 2 and all(_is_number(s) for s in scale) and 1 <= scale[0] <= scale[1]
-    _check(ok, "dataset.scale", list(scale), "[low, high] with 1 <= low <= high")
+    if "generator" in settings:
+        groups, test = settings.generator.groups, settings.generator.test_groups
+        allowed = f"an integer in [1, dataset.generator.groups={groups})"
+        _check(test < groups, "dataset.generator.test_groups", test, allowed)
+    if "cache_dir" in settings:
+        check_writable("dataset.cache_dir", settings.cache_dir)
 
 
 def validate_model(settings: DictConfig) -> None:
-    """The ``model`` group: a positive width, a channel floor >= 1, a weights file that exists
-    and holds tensors only (a file that carries pickled code is refused here, before any work,
-    and nothing in it runs; its keys are checked when the model is built)."""
-    if "width" in settings:
-        width = settings.width
-        _check(_is_number(width) and width > 0, "model.width", width, "a number > 0")
-    if "min_channels" in settings:
-        floor = settings.min_channels
-        _check(_is_int(floor) and floor >= 1, "model.min_channels", floor, "an integer >= 1")
+    """``model.weights``: a file that exists and holds tensors only (a file that carries pickled
+    code is refused here, before any work, and nothing in it runs; its keys are checked when the
+    model is built)."""
     weights = settings.get("weights")
     if weights is not None and not Path(weights).is_file():
         raise UserError(f"model.weights={weights} is not allowed: no such file")
@@ -189,67 +119,29 @@ def validate_model(settings: DictConfig) -> None:
             raise UserError(f"model.weights={weights}: {reason}") from None
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _in(value: object, low: float, high: float, *, open_low: bool) -> bool:
-    return _is_number(value) and (low < value if open_low else low <= value) and value <= high
+def check_writable(key: str, folder: str) -> None:
+    """``folder`` exists as a folder this process can write into, or can be created: its nearest
+    existing ancestor is a folder that can be written. Creates nothing."""
+    path = Path(folder).expanduser().absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    blocked = None if existing.is_dir() else f"{existing} is a file"
+    if blocked is None and not os.access(existing, os.W_OK | os.X_OK):
+        blocked = f"{existing} is not writable"
+    _check(blocked is None, key, folder, f"a folder that can be created and written ({blocked})")
 
 
 def validate_relocation(cfg: DictConfig) -> None:
-    """The ``relocation`` group: weights >= 0, known schedule/target/balance, a phase that fits
-    in the fine-tuning budget (its epochs, every round's, come out of ``finetune.epochs``)."""
+    """``relocation``: gradnorm needs the penalty in the loss; the phase fits in the fine-tuning
+    budget (its epochs, every round's, come out of ``finetune.epochs``)."""
     settings = cfg.relocation
-    for key in ("strength", "distill.weight"):
-        value = OmegaConf.select(settings, key)
-        _check(_is_number(value) and value >= 0, f"relocation.{key}", value, "a number >= 0")
-    for key, value in (
-        ("distill.temperature", settings.distill.temperature),
-        ("ridge", settings.ridge),
-        ("exp_rate", settings.exp_rate),
-    ):
-        _check(_is_number(value) and value > 0, f"relocation.{key}", value, "a number > 0")
-    for key, allowed in (("schedule", SCHEDULES), ("target", TARGETS), ("balance", BALANCES)):
-        _check(settings[key] in allowed, f"relocation.{key}", settings[key], " | ".join(allowed))
-    for key in ("compensate", "decoupled"):
-        _check(isinstance(settings[key], bool), f"relocation.{key}", settings[key], "true | false")
     ok = not (settings.decoupled and settings.balance == "gradnorm")
     _check(ok, "relocation.balance", "gradnorm", "none while relocation.decoupled=true")
-    epochs, budget = settings.epochs, cfg.finetune.epochs
-    _check(_is_int(epochs) and epochs >= 0, "relocation.epochs", epochs, "an integer >= 0")
     if not (settings.strength > 0 or settings.distill.weight > 0):
         return  # no phase: nothing is taken from fine-tuning
-    steps = cfg.prune.steps if _is_int(cfg.prune.steps) else 1
-    ok = epochs * steps <= budget
+    epochs, budget, steps = settings.epochs, cfg.finetune.epochs, cfg.prune.steps
     rounds = f" per round x prune.steps={steps}" if steps > 1 else ""
     allowed = f"an integer >= 0, at most finetune.epochs={budget}{rounds} (taken from it)"
-    _check(ok, "relocation.epochs", epochs, allowed)
-
-
-def validate_lowrank(settings: DictConfig) -> None:
-    """The ``lowrank`` group: weights >= 0, shares in range, known phases, layers as patterns."""
-    for key in ("weight", "group_weight"):
-        value = settings[key]
-        _check(_is_number(value) and value >= 0, f"lowrank.{key}", value, "a number >= 0")
-    ratio, energy, fraction = settings.l1_ratio, settings.energy, settings.rank_fraction
-    _check(_in(ratio, 0, 1, open_low=False), "lowrank.l1_ratio", ratio, "a number in [0, 1]")
-    _check(_in(energy, 0, 1, open_low=True), "lowrank.energy", energy, "a number in (0, 1]")
-    ok = fraction is None or _in(fraction, 0, 1, open_low=True)
-    _check(ok, "lowrank.rank_fraction", fraction, "a number in (0, 1] or null")
-    for key, lowest in (("prox_every", 1), ("finetune_epochs", 0)):
-        ok = _is_int(settings[key]) and settings[key] >= lowest
-        _check(ok, f"lowrank.{key}", settings[key], f"an integer >= {lowest}")
-    phases = settings.phases
-    ok = isinstance(phases, ListConfig) and len(phases) > 0 and set(phases) <= set(LOWRANK_PHASES)
-    _check(ok, "lowrank.phases", phases, f"a non-empty list of {' | '.join(LOWRANK_PHASES)}")
-    layers = settings.layers
-    patterns = isinstance(layers, ListConfig) and all(isinstance(p, str) for p in layers)
-    ok = layers == "default" or (patterns and len(layers) > 0)
-    _check(ok, "lowrank.layers", layers, "default or a list of module-name patterns")
-    truncate = settings.truncate
-    ok = truncate is None or isinstance(truncate, bool)
-    _check(ok, "lowrank.truncate", truncate, "true | false | null (when a weight is > 0)")
+    _check(epochs * steps <= budget, "relocation.epochs", epochs, allowed)
 
 
 def apply_search(cfg: DictConfig, config_file: Path | None) -> dict[str, object] | None:
@@ -351,15 +243,15 @@ def check_choices(args: list[str]) -> None:
 
 
 def check_composes(args: list[str]) -> DictConfig:
-    """Composes the config with the command line's overrides (``hydra.*`` and, in a
-    ``--multirun``, sweeps aside) so that an unknown key (``nokey=3``), a malformed value or a
-    sweep without ``--multirun`` stops in one line; Hydra's own message spans several.
-    Returns the config composed."""
+    """Composes the config with the command line's overrides (in a ``--multirun``, sweeps aside)
+    so that an unknown key (``nokey=3``), a malformed value or a sweep without ``--multirun``
+    stops in one line; Hydra's own message spans several. Returns the config composed, with
+    Hydra's node."""
     parser = OverridesParser.create()
     multirun = any(arg in ("-m", "--multirun") for arg in args)
     plain = []
     for arg in args:
-        if arg.startswith("-") or "=" not in arg or arg.lstrip("+~").startswith("hydra"):
+        if arg.startswith("-") or "=" not in arg:
             continue
         try:
             if not (multirun and parser.parse_override(arg).is_sweep_override()):
@@ -368,9 +260,28 @@ def check_composes(args: list[str]) -> DictConfig:
             raise UserError(f"{arg}: {_first_lines(err)}") from err
     try:
         with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-            return compose("config", overrides=plain)
+            return compose("config", overrides=plain, return_hydra_config=True)
     except HydraException as err:
         raise UserError(_first_lines(err)) from err
+
+
+# Hydra's flags that print something and start no run: they write no output folder
+INSPECTING = ("-h", "--help", "--hydra-help", "-c", "--cfg", "-i", "--info", "-sc")
+
+
+def check_output_dir(args: list[str], cfg: DictConfig) -> None:
+    """Stops in one line where the run's folder (``hydra.run.dir``; a sweep's
+    ``hydra.sweep.dir``) can be neither created nor written, before Hydra tries to."""
+    if any(arg in INSPECTING or arg.startswith("--shell-completion") for arg in args):
+        return
+    multirun = any(arg in ("-m", "--multirun") for arg in args)
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    try:
+        folder = OmegaConf.select(cfg, key)
+    except OmegaConfBaseException:
+        return  # a folder named by what only the run knows: Hydra resolves it then
+    if folder is not None:
+        check_writable(key, str(folder))
 
 
 PYAV_FFMPEG = "SKR_PYAV_FFMPEG"  # set in a process started again on PyAV's FFmpeg libraries
@@ -427,7 +338,9 @@ def distributed_overrides(args: list[str]) -> list[str]:
 def main() -> None:
     try:
         check_choices(sys.argv[1:])
-        ffmpeg_for_torchcodec(sys.argv[1:], check_composes(sys.argv[1:]))
+        composed = check_composes(sys.argv[1:])
+        check_output_dir(sys.argv[1:], composed)
+        ffmpeg_for_torchcodec(sys.argv[1:], composed)
         if setup():  # started by torchrun: one run on several processes
             sys.argv += distributed_overrides(sys.argv[1:])
     except UserError as err:
