@@ -1,6 +1,6 @@
 """Does the loader keep the model busy? The share of training time spent waiting for batches.
 
-Runs skr's training loop with skr's own training loader (``pipeline.context.train_loader``) on
+Runs skr's training loop with skr's own training loader (``pipeline.loaders.train_loader``) on
 the default run's config (the built-in synthetic set, generated into the cache on first use,
 i3d_tiny, ``train.batch_size``), on the GPU when there is one (with ``train.precision=bf16``),
 else on the CPU. Each ``next(loader)`` is timed: the wait share is the time spent waiting for
@@ -28,7 +28,8 @@ from hydra.utils import instantiate
 from skr_cli.configs import config_dir
 from skr_cli.data.clips import Batch
 from skr_cli.engine.train import train
-from skr_cli.pipeline.context import build_context, train_loader
+from skr_cli.pipeline.loaders import train_loader
+from skr_cli.pipeline.runcontext import build_context
 from summarise_bench import write_headlines
 
 

@@ -531,7 +531,7 @@ def test_held_out_takes_whole_groups_with_a_fixed_draw() -> None:
 
 
 def test_the_val_split_is_carved_from_training(make_cfg, tmp_path: Path) -> None:
-    from skr_cli.pipeline.context import build_context
+    from skr_cli.pipeline.runcontext import build_context
 
     cfg = make_cfg("debug=smoke", "dataset.val_fraction=0.34", "eval.split=val")
     ctx = build_context(cfg, tmp_path)

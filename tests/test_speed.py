@@ -16,7 +16,8 @@ from torch import nn
 from skr_cli.engine.evaluate import evaluate
 from skr_cli.engine.train import NonFiniteLoss, autocast, train
 from skr_cli.models.i3d import InceptionI3d
-from skr_cli.pipeline.context import build_context, loader_options, train_loader
+from skr_cli.pipeline.loaders import loader_options, train_loader
+from skr_cli.pipeline.runcontext import build_context
 from skr_cli.pruning.layers import prunable_layers
 from skr_cli.pruning.plan import select_local
 from skr_cli.relocation import Penalty, Ramp, Relocation

@@ -196,7 +196,7 @@ def test_a_device_that_is_not_there_is_one_line(skr_run, device: str) -> None:
 
 
 def test_device_cpu_runs_on_the_cpu(make_cfg, tmp_path: Path) -> None:
-    from skr_cli.pipeline.context import build_context, run_device
+    from skr_cli.pipeline.runcontext import build_context, run_device
 
     assert run_device("cpu") == torch.device("cpu")
     expected = "cuda" if torch.cuda.is_available() else "cpu"

@@ -26,15 +26,12 @@ from torch import nn
 from skr_cli.engine.checkpoint import write_json
 from skr_cli.engine.distributed import barrier, broadcast, is_main, main_only
 from skr_cli.models import WeightsError
-from skr_cli.pipeline.context import (
-    RunContext,
-    UserError,
-    measure,
-    phase_output,
-    seed_phase,
-    trained,
-)
+from skr_cli.pipeline.errors import UserError
 from skr_cli.pipeline.lowrank import lowrank_step
+from skr_cli.pipeline.measure import measure
+from skr_cli.pipeline.outputs import phase_output
+from skr_cli.pipeline.runcontext import RunContext, seed_phase
+from skr_cli.pipeline.training import trained
 
 # Bump when a change to the code alters what pretraining produces, so old checkpoints are not
 # reused by mistake.

@@ -21,16 +21,11 @@ from skr_cli.lowrank import (
     spectrum_charts,
     truncation_plan,
 )
-from skr_cli.pipeline.context import (
-    RunContext,
-    UserError,
-    measure,
-    measure_latency,
-    phase_output,
-    resumed,
-    seed_phase,
-    trained,
-)
+from skr_cli.pipeline.errors import UserError
+from skr_cli.pipeline.measure import measure, measure_latency
+from skr_cli.pipeline.outputs import phase_output, resumed
+from skr_cli.pipeline.runcontext import RunContext, seed_phase
+from skr_cli.pipeline.training import trained
 
 # Training phases in which the low-rank regulariser can be active (`lowrank.phases`).
 LOWRANK_PHASES = ("pretrain", "relocation", "finetune")

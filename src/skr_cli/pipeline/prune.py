@@ -17,16 +17,12 @@ from skr_cli.configs import config_dir
 from skr_cli.engine.checkpoint import write_json
 from skr_cli.heuristics import Heuristic
 from skr_cli.heuristics.agreement import agreement
-from skr_cli.pipeline.context import (
-    RunContext,
-    UserError,
-    calibration_batches,
-    phase_output,
-    resumed,
-    seed_phase,
-    trained,
-)
+from skr_cli.pipeline.errors import UserError
+from skr_cli.pipeline.loaders import calibration_batches
+from skr_cli.pipeline.outputs import phase_output, resumed
 from skr_cli.pipeline.relocation import relocate, remove
+from skr_cli.pipeline.runcontext import RunContext, seed_phase
+from skr_cli.pipeline.training import trained
 from skr_cli.pruning import plan as planning
 from skr_cli.pruning.count import count_macs
 from skr_cli.pruning.history import macs_after

@@ -13,16 +13,12 @@ from torch import nn
 from skr_cli.engine.batchnorm import recalibrate_batchnorm
 from skr_cli.engine.checkpoint import load_state
 from skr_cli.heuristics.base import CalibBatch
-from skr_cli.pipeline.context import (
-    RunContext,
-    UserError,
-    calibration_batches,
-    phase_output,
-    seed_phase,
-    train_loader,
-    trained,
-)
+from skr_cli.pipeline.errors import UserError
+from skr_cli.pipeline.loaders import calibration_batches, train_loader
 from skr_cli.pipeline.lowrank import lowrank_step
+from skr_cli.pipeline.outputs import phase_output
+from skr_cli.pipeline.runcontext import RunContext, seed_phase
+from skr_cli.pipeline.training import trained
 from skr_cli.pruning.layers import prunable_layers
 from skr_cli.pruning.plan import Plan
 from skr_cli.pruning.remove import remove_channels

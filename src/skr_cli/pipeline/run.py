@@ -13,24 +13,21 @@ from torch import nn
 
 from skr_cli.engine.batchnorm import recalibrate_batchnorm
 from skr_cli.engine.checkpoint import load_state
-from skr_cli.pipeline.context import (
-    RunContext,
-    build_context,
-    calibration_batches,
-    check_run_dir,
+from skr_cli.pipeline.dense import measure_dense, pretrain
+from skr_cli.pipeline.loaders import calibration_batches
+from skr_cli.pipeline.lowrank import lowrank_step, truncate, truncation_enabled
+from skr_cli.pipeline.measure import (
     latency_form,
     measure,
     measure_latency,
     measure_recalibrated,
-    phase_output,
-    seed_phase,
     timed,
-    trained,
 )
-from skr_cli.pipeline.dense import measure_dense, pretrain
-from skr_cli.pipeline.lowrank import lowrank_step, truncate, truncation_enabled
+from skr_cli.pipeline.outputs import check_run_dir, phase_output
 from skr_cli.pipeline.prune import build_heuristic, compare_heuristics, prune
 from skr_cli.pipeline.relocation import relocation_active, relocation_metrics
+from skr_cli.pipeline.runcontext import RunContext, build_context, seed_phase
+from skr_cli.pipeline.training import trained
 from skr_cli.pruning.count import MAC_CONVENTION
 from skr_cli.pruning.history import pruning_history
 from skr_cli.pruning.layers import prunable_layers
