@@ -13,5 +13,6 @@ run() { skr-run -m "hydra.launcher.n_jobs=$jobs" "$@"; }
 
 run experiment=calibration_dense "$@"
 run experiment=calibration_tune "$@"
+run experiment=calibration_tune finetune.optimizer.lr=0.002 finetune.epochs=6,10 "$@"
 run experiment=calibration "$@"
 python scripts/calibration_tables.py

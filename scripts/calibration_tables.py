@@ -42,24 +42,10 @@ MAIN_HEURISTICS = (
 )
 
 
-def overrides(run_dir: Path) -> dict[str, str]:
-    """The sweep's overrides of one run, as key → value strings."""
-    path = run_dir / ".hydra" / "overrides.yaml"
-    found = {}
-    for line in path.read_text().splitlines() if path.exists() else []:
-        item = line.strip().removeprefix("- ").strip("'\"")
-        if "=" in item:
-            key, value = item.split("=", 1)
-            found[key] = value
-    return found
-
-
-def finished(sweep: str) -> list[tuple[dict[str, str], dict[str, Any]]]:
-    """(overrides, metrics) of every finished run of a sweep."""
-    runs = []
-    for path in sorted((RUNS / sweep).glob("*/metrics.json")):
-        runs.append((overrides(path.parent), json.loads(path.read_text())))
-    return runs
+def finished(sweep: str) -> list[tuple[Path, dict[str, Any]]]:
+    """(run folder, metrics) of every finished run of a sweep."""
+    paths = sorted((RUNS / sweep).glob("*/metrics.json"))
+    return [(path.parent, json.loads(path.read_text())) for path in paths]
 
 
 def mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
@@ -139,13 +125,14 @@ def test_videos() -> int | None:
 
 
 def tune_part() -> dict[str, Any]:
+    """Per fine-tuning setting (learning rate, epochs) the final val top-1 of each heuristic."""
     by_lr: dict[str, dict[str, float]] = defaultdict(dict)
-    for keys, metrics in finished("tune"):
-        by_lr[keys.get("finetune.optimizer.lr", "?")][metrics["heuristic"]] = metrics["final"][
-            "top1"
-        ]
+    for run_dir, metrics in finished("tune"):
+        config = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
+        setting = f"{config.finetune.optimizer.lr} × {config.finetune.epochs} epochs"
+        by_lr[setting][metrics["heuristic"]] = metrics["final"]["top1"]
     rows = {}
-    for lr, tops in sorted(by_lr.items(), key=lambda item: float(item[0])):
+    for lr, tops in sorted(by_lr.items()):
         mean, std = mean_std(list(tops.values()))
         rows[lr] = {
             "heuristics": tops,
@@ -196,7 +183,9 @@ def study_part() -> dict[str, Any]:
     gains = [h["gain"][0] for h in heuristics.values()]
     dense = [m["dense"]["top1"] for seeds in per.values() for m in seeds.values()]
     finetune_s = [m["timings_s"].get("finetune", 0) for _, m in runs]
-    total_s = [sum(v for v in m["timings_s"].values()) for _, m in runs]
+    dense_phases = ("pretrain", "evaluate_dense")  # the shared dense model's, paid once per seed
+    total_s = [sum(v for k, v in m["timings_s"].items() if k not in dense_phases) for _, m in runs]
+    trained = [m["timings_s"]["pretrain"] for _, m in runs if not m["dense_cache"]["cached"]]
     return {
         "runs": len(runs),
         "heuristics": heuristics,
@@ -213,6 +202,7 @@ def study_part() -> dict[str, Any]:
         "dense_mean": statistics.fmean(dense) if dense else None,
         "seconds_per_run": statistics.fmean(total_s) if total_s else None,
         "finetune_seconds": statistics.fmean(finetune_s) if finetune_s else None,
+        "dense_seconds": statistics.fmean(trained) if trained else None,
     }
 
 
@@ -272,11 +262,9 @@ def markdown(dense: dict[str, Any], tune: dict[str, Any], study: dict[str, Any])
             ]
             for lr, row in tune["rates"].items()
         ]
-        lines += table(["finetune lr", "l1", "random", "apoz", "mean", "std", "mean − std"], rows)
-        lines += [
-            "",
-            f"Chosen: `finetune.optimizer.lr={tune['best']}` (in `conf/finetune/study.yaml`).",
-        ]
+        header = ["lr × epochs", "l1", "random", "apoz", "mean", "std", "mean − std"]
+        lines += table(header, rows)
+        lines += ["", f"Best: {tune['best']} (`conf/finetune/study.yaml` holds the choice)."]
     else:
         lines.append("Not measured yet.")
     lines += ["", "## Precision after pruning (items 3 and 4)", ""]
@@ -346,9 +334,17 @@ def markdown(dense: dict[str, Any], tune: dict[str, Any], study: dict[str, Any])
         "One study run (score → remove → fine-tune → 3 evaluations): "
         f"{num(study['seconds_per_run'], 0)} s on one CPU thread, of which fine-tuning "
         f"{num(study['finetune_seconds'], 0)} s (mean over {study['runs']} runs of "
-        "`experiment=calibration`, two at a time on 2 cores)."
+        "`experiment=calibration`, two at a time on 2 cores); one dense model: "
+        f"{num(study['dense_seconds'], 0)} s. The 5-seed study (270 runs and 5 dense models) "
+        f"needs about {num(study_hours(study), 1)} h of wall time on 2 cores."
     )
     return "\n".join(lines) + "\n"
+
+
+def study_hours(study: dict[str, Any]) -> float | None:
+    if study["seconds_per_run"] is None or study["dense_seconds"] is None:
+        return None
+    return (270 * study["seconds_per_run"] + 5 * study["dense_seconds"]) / 2 / 3600
 
 
 def tune_effect(tune: dict[str, Any]) -> str:
