@@ -132,7 +132,11 @@ def tune_part() -> dict[str, Any]:
         setting = f"{config.finetune.optimizer.lr} × {config.finetune.epochs} epochs"
         by_lr[setting][metrics["heuristic"]] = metrics["final"]["top1"]
     rows = {}
-    for lr, tops in sorted(by_lr.items()):
+    def numeric(setting: str) -> tuple[float, int]:
+        lr, epochs = setting.removesuffix(" epochs").split(" × ")
+        return float(lr), int(epochs)
+
+    for lr, tops in sorted(by_lr.items(), key=lambda item: numeric(item[0])):
         mean, std = mean_std(list(tops.values()))
         rows[lr] = {
             "heuristics": tops,
@@ -224,7 +228,7 @@ def markdown(dense: dict[str, Any], tune: dict[str, Any], study: dict[str, Any])
         "under `benchmarks/calibration/runs/` (`make calibrate` reruns what is missing). Data: "
         "`dataset=synthetic_study` (10 motion classes, 2160 training videos, 3360 test videos, "
         "8×32² clips); model: `i3d_tiny` (Inception I3D at ⅛ width, every layer ≥ 8 channels); "
-        "dense recipe `train=study`; fine-tuning `finetune=study` (3 epochs after scoring).",
+        "dense recipe `train=study`; fine-tuning `finetune=study` (10 epochs after scoring, learning rate 0.002).",
         "",
         "## Dense models (item 2)",
         "",
