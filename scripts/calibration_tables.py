@@ -132,6 +132,7 @@ def tune_part() -> dict[str, Any]:
         setting = f"{config.finetune.optimizer.lr} × {config.finetune.epochs} epochs"
         by_lr[setting][metrics["heuristic"]] = metrics["final"]["top1"]
     rows = {}
+
     def numeric(setting: str) -> tuple[float, int]:
         lr, epochs = setting.removesuffix(" epochs").split(" × ")
         return float(lr), int(epochs)
@@ -189,7 +190,12 @@ def study_part() -> dict[str, Any]:
     finetune_s = [m["timings_s"].get("finetune", 0) for _, m in runs]
     dense_phases = ("pretrain", "evaluate_dense")  # the shared dense model's, paid once per seed
     total_s = [sum(v for k, v in m["timings_s"].items() if k not in dense_phases) for _, m in runs]
-    trained = [m["timings_s"]["pretrain"] for _, m in runs if not m["dense_cache"]["cached"]]
+    trained = [  # a dense model trained inside a run of this sweep or, failing that, the tuning's
+        (m["timings_s"]["pretrain"], m["data"]["train_videos"], sweep)
+        for sweep in ("study", "tune")
+        for _, m in (runs if sweep == "study" else finished("tune"))
+        if not m["dense_cache"]["cached"]
+    ]
     return {
         "runs": len(runs),
         "heuristics": heuristics,
@@ -206,7 +212,14 @@ def study_part() -> dict[str, Any]:
         "dense_mean": statistics.fmean(dense) if dense else None,
         "seconds_per_run": statistics.fmean(total_s) if total_s else None,
         "finetune_seconds": statistics.fmean(finetune_s) if finetune_s else None,
-        "dense_seconds": statistics.fmean(trained) if trained else None,
+        "dense_seconds": trained[0][0] * 2160 / trained[0][1] if trained else None,
+        "dense_measured": {
+            "seconds": trained[0][0],
+            "train_videos": trained[0][1],
+            "sweep": trained[0][2],
+        }
+        if trained
+        else None,
     }
 
 
@@ -228,7 +241,8 @@ def markdown(dense: dict[str, Any], tune: dict[str, Any], study: dict[str, Any])
         "under `benchmarks/calibration/runs/` (`make calibrate` reruns what is missing). Data: "
         "`dataset=synthetic_study` (10 motion classes, 2160 training videos, 3360 test videos, "
         "8×32² clips); model: `i3d_tiny` (Inception I3D at ⅛ width, every layer ≥ 8 channels); "
-        "dense recipe `train=study`; fine-tuning `finetune=study` (10 epochs after scoring, learning rate 0.002).",
+        "dense recipe `train=study`; fine-tuning `finetune=study` (10 epochs after scoring, "
+        "learning rate 0.002).",
         "",
         "## Dense models (item 2)",
         "",
@@ -339,10 +353,22 @@ def markdown(dense: dict[str, Any], tune: dict[str, Any], study: dict[str, Any])
         f"{num(study['seconds_per_run'], 0)} s on one CPU thread, of which fine-tuning "
         f"{num(study['finetune_seconds'], 0)} s (mean over {study['runs']} runs of "
         "`experiment=calibration`, two at a time on 2 cores); one dense model: "
-        f"{num(study['dense_seconds'], 0)} s. The 5-seed study (270 runs and 5 dense models) "
-        f"needs about {num(study_hours(study), 1)} h of wall time on 2 cores."
+        f"{num(study['dense_seconds'], 0)} s ({dense_source(study)}). The 5-seed study "
+        f"(270 runs and 5 dense models) needs about {num(study_hours(study), 1)} h of wall time "
+        "on 2 cores. These timings were taken with other jobs sharing the two cores: upper "
+        "bounds."
     )
     return "\n".join(lines) + "\n"
+
+
+def dense_source(study: dict[str, Any]) -> str:
+    measured = study["dense_measured"]
+    if measured is None:
+        return "not measured yet"
+    return (
+        f"{measured['seconds']:.0f} s for {measured['train_videos']} training videos in the "
+        f"{measured['sweep']} sweep, scaled to 2160"
+    )
 
 
 def study_hours(study: dict[str, Any]) -> float | None:
@@ -361,7 +387,7 @@ def tune_effect(tune: dict[str, Any]) -> str:
     stds = [row["std"] for row in rows]
     return (
         f"the mean over heuristics spans {num(max(means) - min(means), 1)} points across the "
-        f"{len(rows)} learning rates; the std across heuristics is "
+        f"{len(rows)} settings (learning rate × epochs); the std across heuristics is "
         f"{num(min(stds), 1)}–{num(max(stds), 1)}"
     )
 
