@@ -180,8 +180,11 @@ def study_part() -> dict[str, Any]:
     spearman = None
     if len(names) >= 3:
         rho, p = scipy_stats.spearmanr([recals[n] for n in names], [finals[n] for n in names])
-        raw_rho, raw_p = scipy_stats.spearmanr(
-            [heuristics[n]["raw"][0] for n in names], [finals[n] for n in names]
+        raw = [heuristics[n]["raw"][0] for n in names]
+        raw_rho, raw_p = (
+            scipy_stats.spearmanr(raw, [finals[n] for n in names])
+            if len(set(raw)) > 1
+            else (math.nan, math.nan)  # every heuristic at the same accuracy (chance)
         )
         spearman = {"bn_recal": (float(rho), float(p)), "raw": (float(raw_rho), float(raw_p))}
     criteria = [finals[n] for n in names if n != "random"]
@@ -396,7 +399,12 @@ def spearman_text(spearman: dict[str, Any] | None) -> str:
     if spearman is None:
         return "not measured yet"
     (rho, p), (raw_rho, raw_p) = spearman["bn_recal"], spearman["raw"]
-    return f"BN-recalibrated {rho:.2f} (p {p:.3f}); raw {raw_rho:.2f} (p {raw_p:.3f})"
+    raw = (
+        "raw: undefined, every heuristic is at the same accuracy right after removal"
+        if math.isnan(raw_rho)
+        else f"raw {raw_rho:.2f} (p {raw_p:.3f})"
+    )
+    return f"BN-recalibrated {rho:.2f} (p {p:.3f}); {raw}"
 
 
 def main() -> None:
