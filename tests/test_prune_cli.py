@@ -86,4 +86,6 @@ def test_agreement_only_compares_heuristics_on_one_model(skr_run, tmp_path: Path
         assert [matrix[i][i] for i in range(3)] == pytest.approx([1.0, 1.0, 1.0])
     assert set(report["scores"]["l2"]) == set(report["kendall_tau"]["per_layer"])
     assert not (run_dir / "metrics.json").exists()  # nothing was pruned
+    timings = json.loads((run_dir / "timings.json").read_text())
+    assert timings["timings_s"]["pretrain"] > 0 and not timings["dense_cache"]["cached"]
     assert "Kendall" in result.stdout

@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from skr_cli.engine.batchnorm import recalibrate_batchnorm
-from skr_cli.engine.checkpoint import load_state
+from skr_cli.engine.checkpoint import load_state, write_json
 from skr_cli.pipeline.dense import measure_dense, pretrain
 from skr_cli.pipeline.loaders import calibration_batches
 from skr_cli.pipeline.lowrank import lowrank_step, truncate, truncation_enabled
@@ -142,7 +142,10 @@ def run(
         agreed = None  # several heuristics scored on the same dense model
         if cfg.agreement.heuristics:
             agreed = timed(ctx, "agreement", compare_heuristics, ctx, dense, dense_macs)
-            if cfg.agreement.only:
+            if cfg.agreement.only:  # no metrics.json: the run stops before pruning
+                write_json(
+                    out_dir / "timings.json", {"timings_s": ctx.timings, "dense_cache": dense_cache}
+                )
                 return {"agreement": agreed, "dense": dense_eval, "out_dir": str(out_dir)}
         pruned, plans, rounds = timed(ctx, "prune", prune, ctx, dense, heuristic, dense_macs)
         relocated = relocation_metrics(ctx, rounds)  # relocation phases and loss jumps, per round
