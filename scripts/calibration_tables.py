@@ -4,10 +4,12 @@ compares with what published pruning studies report.
 Run by scripts/calibrate.sh (``make calibrate``) after its sweeps:
     python scripts/calibration_tables.py
 It reads the finished runs under benchmarks/calibration/runs/:
-- dense/seed=*/: eval_dense.json (the study's dense model per seed) and agreement.json (every
-  heuristic scored on it; reduced to agreement_mean.json, which is kept in git);
+- dense/seed=*/: eval_dense.json (the study's dense model per seed), agreement.json (every
+  heuristic scored on it; reduced to agreement_mean.json, which is kept in git) and timings.json;
+  dense_e30/seed=*/: the same with the 30-epoch recipe that this one replaced;
 - tune/*/metrics.json: the baseline's fine-tuning learning rate on the val split;
-- study/*/metrics.json: every heuristic at prune ratio 0.5 with the study's budget, 5 seeds.
+- study/*/metrics.json: every heuristic at prune ratio 0.5 with the study's budget, 5 seeds;
+- budget/*/metrics.json: every heuristic with other fine-tuning budgets (and at ratio 0.3).
 A part whose runs are missing says so instead of a number.
 """
 
@@ -79,6 +81,43 @@ def agreement_mean(run_dir: Path) -> dict[str, Any] | None:
     return json.loads(small.read_text())
 
 
+def dense_seeds(sweep: str) -> dict[int, float]:
+    """Seed → the dense model's test top-1, for a dense sweep."""
+    seeds = {}
+    for path in (RUNS / sweep).glob("seed=*/eval_dense.json"):
+        seeds[int(path.parent.name.split("=")[1])] = json.loads(path.read_text())["top1"]
+    return dict(sorted(seeds.items()))
+
+
+def dense_recipes() -> dict[str, Any]:
+    """The dense recipes tried (pretraining epochs → per-seed top-1, mean, std)."""
+    recipes = {}
+    for sweep in ("dense_e30", "dense"):
+        seeds = dense_seeds(sweep)
+        configs = sorted((RUNS / sweep).glob("seed=*/.hydra/config.yaml"))
+        if not seeds or not configs:
+            continue
+        epochs = OmegaConf.load(configs[0]).train.epochs
+        mean, std = mean_std(list(seeds.values()))
+        recipes[f"{epochs} epochs"] = {"sweep": sweep, "seeds": seeds, "mean": mean, "std": std}
+    return recipes
+
+
+def dense_seconds() -> list[tuple[float, int, str]]:
+    """(seconds, training videos, sweep) of every dense model trained inside a run: the dense
+    sweep's (timings.json), the study's and the tuning's (metrics.json)."""
+    found = []
+    for path in sorted((RUNS / "dense").glob("seed=*/timings.json")):
+        data = json.loads(path.read_text())
+        if not data["dense_cache"]["cached"]:
+            found.append((data["timings_s"]["pretrain"], 2160, "dense"))
+    for sweep in ("study", "tune"):
+        for _, m in finished(sweep):
+            if not m["dense_cache"]["cached"]:
+                found.append((m["timings_s"]["pretrain"], m["data"]["train_videos"], sweep))
+    return found
+
+
 def dense_part() -> dict[str, Any]:
     seeds: dict[int, dict[str, Any]] = {}
     for path in sorted((RUNS / "dense").glob("seed=*/eval_dense.json")):
@@ -105,6 +144,7 @@ def dense_part() -> dict[str, Any]:
             for j, b in enumerate(names):
                 if i < j:
                     pairs[f"{a}-{b}"].append(agreement["kendall_tau"][i][j])
+    part["recipes"] = dense_recipes()
     part["kendall_tau"] = {pair: statistics.fmean(v) for pair, v in pairs.items()}
     part["kendall_tau_seeds"] = {pair: len(v) for pair, v in pairs.items()}
     return part
@@ -193,12 +233,7 @@ def study_part() -> dict[str, Any]:
     finetune_s = [m["timings_s"].get("finetune", 0) for _, m in runs]
     dense_phases = ("pretrain", "evaluate_dense")  # the shared dense model's, paid once per seed
     total_s = [sum(v for k, v in m["timings_s"].items() if k not in dense_phases) for _, m in runs]
-    trained = [  # a dense model trained inside a run of this sweep or, failing that, the tuning's
-        (m["timings_s"]["pretrain"], m["data"]["train_videos"], sweep)
-        for sweep in ("study", "tune")
-        for _, m in (runs if sweep == "study" else finished("tune"))
-        if not m["dense_cache"]["cached"]
-    ]
+    trained = dense_seconds()
     return {
         "runs": len(runs),
         "heuristics": heuristics,
@@ -215,15 +250,44 @@ def study_part() -> dict[str, Any]:
         "dense_mean": statistics.fmean(dense) if dense else None,
         "seconds_per_run": statistics.fmean(total_s) if total_s else None,
         "finetune_seconds": statistics.fmean(finetune_s) if finetune_s else None,
-        "dense_seconds": trained[0][0] * 2160 / trained[0][1] if trained else None,
-        "dense_measured": {
-            "seconds": trained[0][0],
-            "train_videos": trained[0][1],
-            "sweep": trained[0][2],
-        }
-        if trained
+        "dense_seconds": statistics.fmean(t * 2160 / n for t, n, _ in trained) if trained else None,
+        "dense_measured": [
+            {"seconds": t, "train_videos": n, "sweep": sweep} for t, n, sweep in trained
+        ],
+    }
+
+
+# ------------------------------------------------------------------------------------ budget
+
+
+def spread_row(finals: dict[str, float]) -> dict[str, Any]:
+    """Spread across heuristics of their final top-1: std, range, random against the best."""
+    criteria = {n: v for n, v in finals.items() if n != "random"}
+    return {
+        "heuristics": finals,
+        "count": len(finals),
+        "mean": statistics.fmean(finals.values()) if finals else None,
+        "std": statistics.stdev(finals.values()) if len(finals) > 1 else None,
+        "range": max(finals.values()) - min(finals.values()) if finals else None,
+        "best_minus_random": max(criteria.values()) - finals["random"]
+        if "random" in finals and criteria
         else None,
     }
+
+
+def budget_part() -> dict[str, Any]:
+    """Per (ratio, fine-tuning epochs) the spread over the heuristics' final top-1 at seed 0; the
+    10-epoch budget at ratio 0.5 is the study's own seed-0 runs."""
+    cells: dict[tuple[float, int], dict[str, float]] = defaultdict(dict)
+    for sweep in ("budget", "study"):
+        for _, m in finished(sweep):
+            if m["seed"] == 0:
+                cells[(m["prune_ratio"], m["finetune_epochs"])][m["heuristic"]] = m["final"]["top1"]
+    rows = {
+        f"{ratio} × {epochs}": spread_row(finals)
+        for (ratio, epochs), finals in sorted(cells.items())
+    }
+    return {"cells": rows}
 
 
 # ---------------------------------------------------------------------------------- markdown
@@ -236,7 +300,9 @@ def ms(pair: tuple[float | None, float | None], digits: int = 1) -> str:
     return f"{mean:.{digits}f}" + ("" if std is None else f" ± {std:.{digits}f}")
 
 
-def markdown(dense: dict[str, Any], tune: dict[str, Any], study: dict[str, Any]) -> str:
+def markdown(
+    dense: dict[str, Any], tune: dict[str, Any], study: dict[str, Any], budget: dict[str, Any]
+) -> str:
     lines = [
         "# The study's instrument: precision and calibration",
         "",
@@ -266,6 +332,29 @@ def markdown(dense: dict[str, Any], tune: dict[str, Any], study: dict[str, Any])
         ]
     else:
         lines.append("Not measured yet.")
+    recipes = dense["recipes"]
+    if len(recipes) > 1:
+        lines += [
+            "",
+            "What decided the recipe's length: the two circle directions (clockwise and "
+            "counter-clockwise) are the last thing a dense model learns to tell apart, and "
+            "shorter schedules leave some seeds confusing them (test top-1 per seed; 20 epochs, "
+            "measured once, gave 86.6–95.7 %):",
+            "",
+        ]
+        seed_ids = sorted({s for r in recipes.values() for s in r["seeds"]})
+        lines += table(
+            ["pretraining", *(f"seed {s}" for s in seed_ids), "mean", "std"],
+            [
+                [
+                    name,
+                    *(num(r["seeds"].get(s), 1) for s in seed_ids),
+                    num(r["mean"], 1),
+                    num(r["std"], 2),
+                ]
+                for name, r in recipes.items()
+            ],
+        )
     lines += ["", "## Fine-tuning learning rate, chosen on val (item 3)", ""]
     lines.append(
         "`skr-run -m experiment=calibration_tune` (val split; l1, random, apoz at ratio 0.5; "
@@ -319,6 +408,40 @@ def markdown(dense: dict[str, Any], tune: dict[str, Any], study: dict[str, Any])
         ]
     else:
         lines.append("Not measured yet.")
+    lines += ["", "## Spread against the fine-tuning budget (item 5b)", ""]
+    lines.append(
+        "`skr-run -m experiment=calibration_budget` and `skr-run -m experiment=calibration_budget "
+        "prune.ratio=0.3 finetune.epochs=30` (seed 0; the 10-epoch row at ratio 0.5 is "
+        "`experiment=calibration`'s seed 0; final test top-1; the spread is the std across the "
+        "heuristics, one seed each, so it includes a run's seed noise, about 1.4 points):"
+    )
+    lines.append("")
+    if budget["cells"]:
+        rows = [
+            [
+                *cell.split(" × "),
+                str(row["count"]),
+                num(row["mean"], 1),
+                num(row["std"], 2),
+                num(row["range"], 1),
+                num(row["heuristics"].get("random"), 1),
+                signed(row["best_minus_random"], 1),
+            ]
+            for cell, row in budget["cells"].items()
+        ]
+        header = [
+            "ratio",
+            "epochs",
+            "heuristics",
+            "mean",
+            "spread (std)",
+            "range",
+            "random",
+            "best − random",
+        ]
+        lines += table(header, rows)
+    else:
+        lines.append("Not measured yet.")
     lines += ["", "## Against published phenomena (item 5)", ""]
     tau = dense["kendall_tau"]
     rows = [
@@ -330,17 +453,19 @@ def markdown(dense: dict[str, Any], tune: dict[str, Any], study: dict[str, Any])
             "`skr-run -m experiment=calibration_dense`",
         ],
         [
-            "(b) random vs the criteria after fine-tuning (ratio 0.5)",
-            f"random − mean of the 8 criteria: {signed(study['random_gap'], 1)} points; "
-            f"best − random: {signed(study['best_minus_random'], 1)}",
-            "random no worse once fine-tuned (Mittal et al. 2018); ≈ 0.5 points (Li et al. 2022)",
+            "(b) spread across heuristics vs fine-tuning budget; random vs the best",
+            budget_effect(budget, study),
+            "criteria within ≈ 1 point after adequate fine-tuning, random no worse (Mittal et al. "
+            "2018); ≈ 0.5 points (Li et al. 2022)",
+            "`skr-run -m experiment=calibration_budget` (+ `prune.ratio=0.3 finetune.epochs=30`), "
             "`skr-run -m experiment=calibration`",
         ],
         [
             "(c) fine-tuning learning rate vs criterion",
             tune_effect(tune),
             "~6 points between schedules against ~1 between criteria (Wang et al. 2023)",
-            "`skr-run -m experiment=calibration_tune`",
+            "`skr-run -m experiment=calibration_tune finetune.epochs=10 "
+            "finetune.optimizer.lr=0.0005,0.005`",
         ],
         [
             "(d) Spearman ρ over heuristics: accuracy right after removal vs final",
@@ -366,12 +491,12 @@ def markdown(dense: dict[str, Any], tune: dict[str, Any], study: dict[str, Any])
 
 def dense_source(study: dict[str, Any]) -> str:
     measured = study["dense_measured"]
-    if measured is None:
+    if not measured:
         return "not measured yet"
-    return (
-        f"{measured['seconds']:.0f} s for {measured['train_videos']} training videos in the "
-        f"{measured['sweep']} sweep, scaled to 2160"
-    )
+    parts = [
+        f"{m['seconds']:.0f} s for {m['train_videos']} videos ({m['sweep']})" for m in measured
+    ]
+    return f"mean of {len(measured)} trained, scaled to 2160 training videos: {', '.join(parts)}"
 
 
 def study_hours(study: dict[str, Any]) -> float | None:
@@ -380,18 +505,47 @@ def study_hours(study: dict[str, Any]) -> float | None:
     return (270 * study["seconds_per_run"] + 5 * study["dense_seconds"]) / 2 / 3600
 
 
-def tune_effect(tune: dict[str, Any]) -> str:
-    rows = [
-        row for row in tune["rates"].values() if row["mean"] is not None and row["std"] is not None
-    ]
-    if not rows:
+def tune_effect(tune: dict[str, Any], epochs: int = 10) -> str:
+    """How far the learning rate moves the mean over heuristics at the study's budget, against
+    how far the heuristic moves accuracy at each rate (val split)."""
+    rows = {
+        setting: row
+        for setting, row in tune["rates"].items()
+        if setting.endswith(f" × {epochs} epochs") and row["std"] is not None
+    }
+    if len(rows) < 2:
         return "not measured yet"
-    means = [row["mean"] for row in rows]
-    stds = [row["std"] for row in rows]
+    means = [row["mean"] for row in rows.values()]
+    ranges = [
+        max(row["heuristics"].values()) - min(row["heuristics"].values()) for row in rows.values()
+    ]
+    rates = ", ".join(setting.split(" × ")[0] for setting in rows)
     return (
-        f"the mean over heuristics spans {num(max(means) - min(means), 1)} points across the "
-        f"{len(rows)} settings (learning rate × epochs); the std across heuristics is "
-        f"{num(min(stds), 1)}–{num(max(stds), 1)}"
+        f"at {epochs} epochs, learning rates {rates}: the mean over l1, random and apoz spans "
+        f"{num(max(means) - min(means), 1)} points across the rates; at one rate the heuristics "
+        f"span {num(min(ranges), 1)}–{num(max(ranges), 1)} points (val split)"
+    )
+
+
+def budget_effect(budget: dict[str, Any], study: dict[str, Any]) -> str:
+    cells = budget["cells"]
+    at = {cell: row for cell, row in cells.items() if cell.startswith("0.5 × ") and row["std"]}
+    if not at:
+        return "not measured yet"
+    curve = "; ".join(
+        f"{cell.split(' × ')[1]} epochs {num(row['std'], 1)}" for cell, row in at.items()
+    )
+    longest = max(int(cell.split(" × ")[1]) for cell in cells)
+    gaps = [
+        f"ratio {cell.split(' × ')[0]} {signed(row['best_minus_random'], 1)}"
+        for cell, row in cells.items()
+        if int(cell.split(" × ")[1]) == longest and row["best_minus_random"] is not None
+    ]
+    return (
+        f"spread (std, points) at ratio 0.5 by budget: {curve} (seed 0). Best − random at "
+        f"{longest} epochs: {', '.join(gaps) or '—'}. Over 5 seeds at 10 epochs: random − mean "
+        f"of the 8 criteria {signed(study['random_gap'], 1)}, best − random "
+        f"{signed(study['best_minus_random'], 1)}"
     )
 
 
@@ -408,9 +562,9 @@ def spearman_text(spearman: dict[str, Any] | None) -> str:
 
 
 def main() -> None:
-    dense, tune, study = dense_part(), tune_part(), study_part()
-    (OUT / "calibration.md").write_text(markdown(dense, tune, study))
-    data = {"dense": dense, "tune": tune, "study": study}
+    dense, tune, study, budget = dense_part(), tune_part(), study_part(), budget_part()
+    (OUT / "calibration.md").write_text(markdown(dense, tune, study, budget))
+    data = {"dense": dense, "tune": tune, "study": study, "budget": budget}
     (OUT / "calibration.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
     print((OUT / "calibration.md").read_text())
 

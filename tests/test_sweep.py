@@ -169,6 +169,30 @@ def test_the_agnosticism_study_composes_with_its_tuned_setting() -> None:
     assert make("experiment=agnosticism_budget").hydra.sweeper.params["finetune.epochs"] == "10"
 
 
+def test_the_calibration_experiments_compose_on_the_study_setting() -> None:
+    from hydra import compose, initialize_config_dir
+
+    from skr_cli.configs import config_dir
+
+    def make(*overrides: str):
+        with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+            return compose("config", overrides=list(overrides), return_hydra_config=True)
+
+    names = ("calibration_dense", "calibration_tune", "calibration", "calibration_budget")
+    configs = {name: make(f"experiment={name}") for name in names}
+    for cfg in configs.values():  # one dense recipe, one data set for every part
+        assert cfg.train == configs["calibration"].train and cfg.model.min_channels == 8
+        assert cfg.dataset.generator == configs["calibration"].dataset.generator
+    assert configs["calibration_tune"].eval.split == "val"
+    assert configs["calibration"].eval.split == "test"
+    budget = configs["calibration_budget"]
+    assert budget.finetune.optimizer == configs["calibration"].finetune.optimizer
+    assert budget.hydra.sweeper.params["finetune.epochs"] == "1,3,30"
+    assert len(budget.hydra.sweeper.params.heuristic.split(",")) == 9
+    sweeps = {cfg.hydra.sweep.dir for cfg in configs.values()}
+    assert len(sweeps) == len(names)  # each part keeps its runs apart
+
+
 def test_a_required_value_left_unset_is_one_line(skr_run) -> None:
     result = skr_run("experiment=ucf101_i3d", "logger.mode=disabled")
     assert result.returncode == 2
