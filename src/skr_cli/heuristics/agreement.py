@@ -11,7 +11,6 @@ from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar
 
 import torch
-from scipy.stats import kendalltau
 
 from skr_cli.pruning.plan import Plan
 
@@ -38,6 +37,8 @@ def kendall_tau(a: torch.Tensor, b: torch.Tensor) -> float | None:
         raise ValueError("Kendall τ of non-finite scores")
     if len(a) < 2 or bool((a == a[0]).all()) or bool((b == b[0]).all()):
         return None
+    from scipy.stats import kendalltau  # here: scipy.stats costs a second at start-up
+
     tau = kendalltau(a.numpy(), b.numpy(), variant="b").statistic
     return float(tau)
 

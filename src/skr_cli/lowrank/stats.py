@@ -6,8 +6,6 @@ import math
 from pathlib import Path
 
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from torch import nn
 
 from skr_cli.lowrank.layers import as_matrix
@@ -64,6 +62,9 @@ def plot_spectra(
 ) -> None:
     """Writes a PNG: σ_i / σ_1 per layer (log scale) and the cumulative share of Σσ² against the
     relative rank i / min(C_out, n), with each layer's kept rank marked and ``energy`` drawn."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # here: a second at start-up
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(11, 4.5), layout="constrained")
     FigureCanvasAgg(figure)
     left, right = figure.subplots(1, 2)

@@ -3,7 +3,8 @@
 Online mode never blocks a run longer than ``timeout`` seconds and never loses it: when
 ``wandb.init`` fails (no network, an unreachable server, a bad or missing key) the run is logged
 offline into the output folder instead, with one warning line (upload it later with
-``wandb sync``).
+``wandb sync``). A ``disabled`` run logs nothing and does not import wandb at all (it costs two
+seconds at start-up), which is what every tracker call then reaches.
 """
 
 from __future__ import annotations
@@ -14,11 +15,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import wandb
-
 from skr_cli.engine.distributed import is_main
 
 MODES = ("offline", "online", "disabled")
+
+
+class DisabledRun:
+    """What a ``disabled`` run hands out: the calls a wandb run takes, doing nothing."""
+
+    def __init__(self) -> None:
+        self.summary: dict[str, Any] = {}
+
+    def log(self, data: dict[str, Any]) -> None:
+        """Drops ``data``."""
+
+    def finish(self, exit_code: int = 0) -> None:
+        """Nothing to finish."""
 
 
 @contextmanager
@@ -49,6 +61,11 @@ def wandb_run(
     """
     if not is_main():  # under torchrun only rank 0 logs
         mode = "disabled"
+    if mode == "disabled":
+        yield DisabledRun()
+        return
+    import wandb  # here: only a run that logs pays for the import
+
     options = dict(project=project, group=group, name=name, tags=tags, config=config)
     options |= dict(dir=str(out_dir))
     settings = wandb.Settings(console="off", quiet=True, init_timeout=timeout)
