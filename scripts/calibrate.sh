@@ -2,7 +2,7 @@
 # The calibration of the study's instrument, every number of benchmarks/calibration.md:
 #   bash scripts/calibrate.sh        (or: make calibrate)
 # Runs the 5 dense models with every heuristic's scores on them, the baseline's fine-tuning
-# learning rate on the val split (and three rates over a decade at the study's budget), every
+# learning rate (over a decade, at the study's budget) and length on the val split, every
 # heuristic at ratio 0.5 over 5 seeds, and the spread against the fine-tuning budget, as skr-run
 # sweeps two jobs at a time, then scripts/calibration_tables.py. The runs' small files (metrics,
 # configs) are kept under benchmarks/calibration/runs/, so a rerun skips every finished run.
@@ -14,8 +14,7 @@ run() { skr-run -m "hydra.launcher.n_jobs=$jobs" "$@"; }
 
 run experiment=calibration_dense "$@"
 run experiment=calibration_tune "$@"
-run experiment=calibration_tune finetune.optimizer.lr=0.002 finetune.epochs=6,10 "$@"
-run experiment=calibration_tune finetune.epochs=10 finetune.optimizer.lr=0.0005,0.005 "$@"
+run experiment=calibration_tune finetune.optimizer.lr=0.002 finetune.epochs=3,6 "$@"
 run experiment=calibration "$@"
 run experiment=calibration_budget "$@"
 run experiment=calibration_budget prune.ratio=0.3 finetune.epochs=30 "$@"

@@ -464,8 +464,7 @@ def markdown(
             "(c) fine-tuning learning rate vs criterion",
             tune_effect(tune),
             "~6 points between schedules against ~1 between criteria (Wang et al. 2023)",
-            "`skr-run -m experiment=calibration_tune finetune.epochs=10 "
-            "finetune.optimizer.lr=0.0005,0.005`",
+            "`skr-run -m experiment=calibration_tune`",
         ],
         [
             "(d) Spearman ρ over heuristics: accuracy right after removal vs final",
