@@ -14,18 +14,30 @@ side to 112 (antialiased), centre crops 112x112 and normalises; single process, 
 Reports clips per second of CPU time (median of the rounds) for two clip shapes and writes
 benchmarks/data.md.
 
+Beside them, timed in the same turns, the decode-only floor: the very frames skr's loader cuts
+(same files, same clips; checked equal before timing) decoded by PyAV and by torchcodec with
+nothing else done. PyAV seeks to the keyframe before the clip and decodes up to its last frame,
+once keeping the frames as the codec gives them (YUV) and once converting the clip's frames to
+one uint8 RGB array (T, H, W, 3), which is what torchcodec's decoding returns and what skr's
+transform starts from; torchcodec decodes them with ``get_frames_at``. The frame timestamps and
+the clip's frame indices are worked out before the clock starts. Each skr loader is reported as
+a share of its floor (clips/s of the loader over clips/s of the floor; 1: the loader costs
+nothing beyond decoding), and of the floor followed by skr's transform (which tells the cost
+of the transform from that of the rest of the loader).
+
 torchcodec (and so torchvision's UCF101) needs the system's FFmpeg libraries. Where there are
 none, ``--ffmpeg-from-pyav`` links the FFmpeg libraries that PyAV's wheel bundles into a temporary
 folder and runs the benchmark again with ``LD_LIBRARY_PATH`` pointing there (and says so in the
 notes), so that every row is measured in the same run (on by default; ``--no-ffmpeg-from-pyav``
 leaves the torchcodec rows out instead).
 
-    .venv/bin/python scripts/bench_data.py [--videos 12] [--rounds 5] [--no-ffmpeg-from-pyav]
+    .venv/bin/python scripts/bench_data.py [--videos 12] [--rounds 15] [--no-ffmpeg-from-pyav]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import platform
 import statistics
@@ -33,6 +45,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -41,10 +54,15 @@ import torch
 import torchvision
 from torchvision.transforms import v2
 
-from skr_cli.data.clips import VideoClips
+from skr_cli.data.clips import VideoClips, frame_indices
 from skr_cli.data.transforms import eval_transform
 from skr_cli.data.ucf101 import ucf101_samples
-from skr_cli.data.video import pyav_ffmpeg_folder, torchcodec_error, write_video
+from skr_cli.data.video import (
+    VideoInfo,
+    pyav_ffmpeg_folder,
+    torchcodec_error,
+    write_video,
+)
 from summarise_bench import write_headlines
 
 # pytorchvideo 0.1.5 imports a torchvision module under its old name.
@@ -99,18 +117,33 @@ def write_dataset(base: Path, videos: int) -> tuple[Path, Path]:
 # ---------------------------------------------------------------------------------- loaders
 
 Loader = Callable[[], Iterator[torch.Tensor]]  # yields clips (3, T, 112, 112) float
+# The decode-only floors (they yield decoded frames, not clips) and the floors each skr loader is
+# measured against. A "+ skr's transform" floor runs skr's transform on the floor's frames: the
+# loader against it is what the loader costs beyond decoding and transforming.
+PYAV_YUV = "floor: PyAV, decode only (YUV frames)"
+PYAV_RGB = "floor: PyAV, decoded to RGB"
+PYAV_RGB_TRANSFORM = "floor: PyAV, decoded to RGB, + skr's transform"
+TORCHCODEC = "floor: torchcodec, decoded (RGB)"
+TORCHCODEC_TRANSFORM = "floor: torchcodec, decoded (RGB), + skr's transform"
+FLOORS = {
+    "skr, PyAV, seek (default)": (PYAV_RGB, PYAV_YUV, PYAV_RGB_TRANSFORM),
+    "skr, torchcodec": (TORCHCODEC, TORCHCODEC_TRANSFORM),
+}
+
+
+def clip_fps(stride: int) -> float | None:
+    """``dataset.fps`` of a clip of every ``stride``-th frame (None: consecutive frames)."""
+    return FPS / stride if stride > 1 else None
+
+
+def skr_clips(root: Path, lists: Path, frames: int, stride: int, **options) -> VideoClips:
+    samples, _ = ucf101_samples(root, lists, "train", fold=1)
+    options.setdefault("transform", eval_transform(SIZE, MEAN, STD))
+    return VideoClips(samples, frames=frames, fps=clip_fps(stride), eval_clips=None, **options)
 
 
 def skr_loader(root: Path, lists: Path, frames: int, stride: int, **options) -> Loader:
-    samples, _ = ucf101_samples(root, lists, "train", fold=1)
-    dataset = VideoClips(
-        samples,
-        frames=frames,
-        fps=FPS / stride if stride > 1 else None,
-        eval_clips=None,
-        transform=eval_transform(SIZE, MEAN, STD),
-        **options,
-    )
+    dataset = skr_clips(root, lists, frames, stride, **options)
     generator = torch.Generator().manual_seed(0)
 
     def run() -> Iterator[torch.Tensor]:
@@ -204,15 +237,113 @@ def torchvision_loader(
     return run, setup
 
 
+# ------------------------------------------------------------------------ decode-only floors
+
+
+@dataclass(frozen=True)
+class ClipPlan:
+    """What the floors know before the clock starts: a file, and the frames of the clip skr's
+    loader cuts from it, as indices and as presentation timestamps."""
+
+    path: Path
+    indices: list[int]
+    stamps: list[int]
+
+
+def clip_plans(root: Path, lists: Path, frames: int, stride: int) -> list[ClipPlan]:
+    """The clip of every video that ``skr_loader`` loads (item ``(i, i)``: seed ``i``), drawn as
+    ``VideoClips`` draws it; the timestamps come from the file's packets."""
+    samples, _ = ucf101_samples(root, lists, "train", fold=1)
+    plans = []
+    for index, (path, _) in enumerate(samples):
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            packets = container.demux(stream)
+            stamps = sorted(p.pts for p in packets if p.size and p.pts is not None)
+            info = VideoInfo(len(stamps), float(stream.average_rate), len(stamps))
+        draw = float(torch.rand((), generator=torch.Generator().manual_seed(index)))
+        chosen = frame_indices(info, frames=frames, fps=clip_fps(stride), starts=None, draw=draw)
+        plans.append(ClipPlan(path, chosen, [stamps[i] for i in chosen]))
+    return plans
+
+
+def pyav_floor(plan: ClipPlan, rgb: bool) -> dict | torch.Tensor:
+    """The clip's frames decoded by PyAV: a seek to the keyframe before the first, decoding up to
+    the last. ``rgb``: those frames as one uint8 array (T, H, W, 3) RGB, converted on this
+    thread; else the decoded frames as they come (YUV), by timestamp."""
+    first, last, wanted = min(plan.stamps), max(plan.stamps), set(plan.stamps)
+    kept = {}
+    with av.open(str(plan.path)) as container:
+        stream = container.streams.video[0]
+        container.seek(first, stream=stream, backward=True, any_frame=False)
+        for frame in container.decode(stream):
+            if frame.pts in wanted:
+                kept[frame.pts] = frame.to_ndarray(format="rgb24", threads=1) if rgb else frame
+            if frame.pts >= last:
+                break
+    return torch.from_numpy(np.stack([kept[stamp] for stamp in plan.stamps])) if rgb else kept
+
+
+def torchcodec_floor(plan: ClipPlan) -> torch.Tensor:
+    """The clip's frames decoded by torchcodec (its default, exact seeking): uint8 (T, H, W, 3)."""
+    from torchcodec.decoders import VideoDecoder
+
+    return VideoDecoder(str(plan.path), dimension_order="NHWC").get_frames_at(plan.indices).data
+
+
+def floor_loader(plans: list[ClipPlan], decode: Callable[[ClipPlan], object]) -> Loader:
+    generator = torch.Generator().manual_seed(0)
+
+    def run() -> Iterator:
+        for index in torch.randperm(len(plans), generator=generator).tolist():
+            yield decode(plans[index])
+
+    return run
+
+
+def check_same_frames(
+    root: Path, lists: Path, frames: int, stride: int, plans: list[ClipPlan], decoder: str, floor
+) -> None:
+    """Stops the benchmark unless ``floor`` decodes exactly the frames skr's loader would feed
+    its transform, for every video."""
+    untouched = skr_clips(
+        root, lists, frames, stride, decoder=decoder, cache_decoded=False, transform=lambda x: x
+    )
+    for index, plan in enumerate(plans):
+        skr_frames = untouched[(index, index)][0]  # (T, H, W, 3) uint8
+        if not torch.equal(skr_frames, floor(plan)):
+            sys.exit(f"the {decoder} floor decodes other frames than skr's loader: {plan.path}")
+
+
+def floors(root: Path, lists: Path, frames: int, stride: int, torchcodec: bool) -> dict:
+    plans = clip_plans(root, lists, frames, stride)
+    rgb = functools.partial(pyav_floor, rgb=True)
+    check_same_frames(root, lists, frames, stride, plans, "pyav", rgb)
+    transform = eval_transform(SIZE, MEAN, STD)
+    found = {
+        PYAV_YUV: floor_loader(plans, functools.partial(pyav_floor, rgb=False)),
+        PYAV_RGB: floor_loader(plans, rgb),
+        PYAV_RGB_TRANSFORM: floor_loader(plans, lambda plan: transform(rgb(plan))),
+    }
+    if torchcodec:
+        check_same_frames(root, lists, frames, stride, plans, "torchcodec", torchcodec_floor)
+        found[TORCHCODEC] = floor_loader(plans, torchcodec_floor)
+        found[TORCHCODEC_TRANSFORM] = floor_loader(
+            plans, lambda plan: transform(torchcodec_floor(plan))
+        )
+    return found
+
+
 # ------------------------------------------------------------------------------------ bench
 
 
-def clips_per_second(loader: Loader, shape: tuple[int, int]) -> float:
+def clips_per_second(loader: Loader, shape: tuple[int, ...] | None) -> float:
     """Clips per second of this process's CPU time: every loader runs on one thread, so this is
-    its speed on an idle core, whatever else the machine runs meanwhile."""
+    its speed on an idle core, whatever else the machine runs meanwhile. ``shape``: what every
+    clip must be (None for the floors, which yield decoded frames)."""
     start, count = time.process_time(), 0
     for clip in loader():
-        assert clip.shape == (3, shape[0], SIZE, SIZE), clip.shape
+        assert shape is None or clip.shape == shape, clip.shape
         count += 1
     return count / (time.process_time() - start)
 
@@ -259,18 +390,31 @@ def loaders(root: Path, lists: Path, frames: int, stride: int, notes: list[str])
         )
     else:
         notes.append(f"torchcodec cannot load here ({problem}): no torchcodec rows.")
-    return found
+    return found | floors(root, lists, frames, stride, torchcodec=problem is None)
 
 
-def bench_shape(root: Path, lists: Path, frames: int, stride: int, rounds: int, notes: list):
+def bench_shape(
+    root: Path, lists: Path, frames: int, stride: int, rounds: int, notes: list
+) -> dict[str, list[float]]:
+    """Every loader's clips/s in each of ``rounds`` rounds; each floor runs right after the
+    loader measured against it, so that the pair sees the same machine load."""
     found = loaders(root, lists, frames, stride, notes)
-    rates: dict[str, list[float]] = {name: [] for name in found}
-    for loader in found.values():  # warm-up: lazy imports, library loading, file cache
-        clips_per_second(loader, (frames, stride))
+    order = []
+    for name in found:
+        if not name.startswith("floor:"):
+            order += [name, *(floor for floor in FLOORS.get(name, ()) if floor in found)]
+    rates: dict[str, list[float]] = {name: [] for name in order}
+
+    def rate(name: str) -> float:
+        shape = None if name.startswith("floor:") else (3, frames, SIZE, SIZE)
+        return clips_per_second(found[name], shape)
+
+    for name in order:  # warm-up: lazy imports, library loading, file cache
+        rate(name)
     for _ in range(rounds):  # loaders take turns, so load changes hit all alike
-        for name, loader in found.items():
-            rates[name].append(clips_per_second(loader, (frames, stride)))
-    return {name: statistics.median(values) for name, values in rates.items()}
+        for name in order:
+            rates[name].append(rate(name))
+    return rates
 
 
 def table(results: dict[str, dict[str, float]]) -> list[str]:
@@ -285,16 +429,56 @@ def table(results: dict[str, dict[str, float]]) -> list[str]:
             "|---|---|---|---|",
         ]
         for name, rate in rates.items():
-            versus = f"{rate / vision:.2f}" if vision else "n/a"
-            lines.append(f"| {name} | {rate:.1f} | {rate / reference:.2f} | {versus} |")
+            if not name.startswith("floor:"):
+                versus = f"{rate / vision:.2f}" if vision else "n/a"
+                lines.append(f"| {name} | {rate:.1f} | {rate / reference:.2f} | {versus} |")
         lines.append("")
     return lines
+
+
+def floor_shares(rounds: dict[str, list[float]]) -> list[tuple[str, str, float]]:
+    """(skr loader, floor, share) for every floor measured: the median over the rounds of the
+    loader's clips/s over the floor's, measured one after the other."""
+
+    def share(loader: str, floor: str) -> float:
+        pairs = zip(rounds[loader], rounds[floor], strict=True)
+        return statistics.median(mine / least for mine, least in pairs)
+
+    return [
+        (loader, floor, share(loader, floor))
+        for loader, names in FLOORS.items()
+        for floor in names
+        if loader in rounds and floor in rounds
+    ]
+
+
+def floor_table(rounds: dict[str, dict[str, list[float]]]) -> list[str]:
+    lines = [
+        "### Against the decode-only floor",
+        "",
+        "The same frames of the same clips decoded and nothing else (see the script's docstring),",
+        "each floor timed right after its loader; share: the median over the rounds of loader",
+        "clips/s ÷ floor clips/s (1: the loader costs nothing beyond decoding). The `+ skr's",
+        "transform` rows run skr's transform on the floor's frames: against them the loader's",
+        "share is what its reading and item plumbing cost beyond decoding and transforming.",
+        "",
+        "| clip | loader | floor | loader clips/s | floor clips/s | share |",
+        "|---|---|---|---|---|---|",
+    ]
+    for label, rates in rounds.items():
+        for loader, floor, share in floor_shares(rates):
+            name = floor.removeprefix("floor: ")
+            lines.append(
+                f"| {label} | {loader} | {name} | {statistics.median(rates[loader]):.1f} "
+                f"| {statistics.median(rates[floor]):.1f} | {share:.2f} |"
+            )
+    return [*lines, ""]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--videos", type=int, default=12)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/data.md"))
     parser.add_argument("--note", action="append", default=[], help="a line to add to the notes")
     parser.add_argument(
@@ -315,12 +499,17 @@ def main() -> None:
         )
     with tempfile.TemporaryDirectory() as tmp:
         root, lists = write_dataset(Path(tmp), args.videos)
-        results = {
+        rounds = {
             label: bench_shape(root, lists, frames, stride, args.rounds, notes)
             for label, frames, stride in SHAPES
         }
+    results = {
+        label: {name: statistics.median(values) for name, values in rates.items()}
+        for label, rates in rounds.items()
+    }
     lines = [
-        "# Data loading: clips per second, skr against pytorchvideo and torchvision",
+        "# Data loading: clips per second, skr against pytorchvideo, torchvision and the "
+        "decode-only floor",
         "",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPU threads; one process, one thread; "
         "clips per second of CPU time (robust to other jobs on the machine). "
@@ -332,17 +521,25 @@ def main() -> None:
         f"Median of {args.rounds} rounds, loaders in turns. Written by `scripts/bench_data.py`.",
         "",
         *table(results),
+        *floor_table(rounds),
         *[f"- {note}" for note in dict.fromkeys(notes)],
         "",
     ]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines))
-    write_headlines(args.out, headlines(results), results)
+    shares = {
+        label: {f"{loader} / {floor}": share for loader, floor, share in floor_shares(rates)}
+        for label, rates in rounds.items()
+    }
+    write_headlines(args.out, headlines(results, rounds), results | {"floor shares": shares})
     print("\n".join(lines))
 
 
-def headlines(results: dict[str, dict[str, float]]) -> list[dict]:
-    """skr's default loader against pytorchvideo's and torchvision's, per clip shape."""
+def headlines(
+    results: dict[str, dict[str, float]], rounds: dict[str, dict[str, list[float]]]
+) -> list[dict]:
+    """skr's default loader against pytorchvideo's and torchvision's, and skr's loaders against
+    the decode-only floor, per clip shape."""
     found = []
     for label, rates in results.items():
         skr = rates["skr, PyAV, seek (default)"]
@@ -351,7 +548,23 @@ def headlines(results: dict[str, dict[str, float]]) -> list[dict]:
             versus.append(f"x{skr / rates['torchvision UCF101 (torchcodec)']:.2f} torchvision's")
         text = f"{label}: skr's default loader decodes {skr:.0f} clips/s, {', '.join(versus)}"
         found.append({"text": text, "value": skr / rates["pytorchvideo Ucf101 (PyAV)"]})
+        found.append(floor_headline(label, rounds[label]))
     return found
+
+
+def floor_headline(label: str, rounds: dict[str, list[float]]) -> dict:
+    """skr's loaders as a share of the decode-only floor (value: the default loader's, against
+    PyAV decoding to RGB)."""
+    share = {(loader, floor): value for loader, floor, value in floor_shares(rounds)}
+    default = share["skr, PyAV, seek (default)", PYAV_RGB]
+    text = (
+        f"{label}: skr's default loader runs at {default:.2f} of the decode-only floor "
+        f"(PyAV decoding the same frames to RGB; "
+        f"{share['skr, PyAV, seek (default)', PYAV_YUV]:.2f} of decoding alone, no RGB)"
+    )
+    if (codec := share.get(("skr, torchcodec", TORCHCODEC))) is not None:
+        text += f", its torchcodec loader at {codec:.2f} of torchcodec's"
+    return {"text": text, "value": default}
 
 
 if __name__ == "__main__":

@@ -56,6 +56,16 @@ def masked(dense: nn.Module, plan: Plan) -> nn.Module:
     return model
 
 
+def pruned_copy(
+    dense: nn.Module, scores: dict, ratio: float, round_to: int, example: torch.Tensor
+) -> nn.Module:
+    """A physically pruned copy of ``dense``: ``ratio`` of every prunable layer's channels
+    removed (local scope, the lowest ``scores``), each pruned layer keeping a multiple of
+    ``round_to`` channels (``prune.round_to``); ``example`` (B, C, T, H, W) traces the graph."""
+    plan = select(scores, ratio, "local", 1, round_to)
+    return remove_channels(copy.deepcopy(dense), plan, example)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7)
@@ -161,8 +171,7 @@ def forms(
     clip = torch.randn(FORMS_BATCH, 3, *args.clip)
     for round_to in sorted({1, args.round_to}):
         for ratio in RATIOS:
-            plan = select(scores, ratio, "local", 1, round_to)
-            pruned = remove_channels(copy.deepcopy(dense), plan, example)
+            pruned = pruned_copy(dense, scores, ratio, round_to, example)
             macs = count_macs(dense, example) / count_macs(pruned, example)
             models = {"dense": dense, "pruned": pruned}
             models |= {f"{name}_deployed": deployed(model) for name, model in models.items()}
@@ -217,7 +226,7 @@ def gpu_latency(
 ) -> list[str]:
     """Dense against pruned (ratio ``GPU_RATIO``) forward latency on the CUDA device, batch 1
     and 8, timed with CUDA events after a warm-up, the models in turns."""
-    pruned = remove_channels(copy.deepcopy(dense), select_local(scores, GPU_RATIO), example)
+    pruned = pruned_copy(dense, scores, GPU_RATIO, 1, example)
     models = {"dense": copy.deepcopy(dense).cuda().eval(), "pruned": pruned.cuda().eval()}
     found = []
     for batch in BATCHES:

@@ -60,8 +60,10 @@ def write_headlines(
 
 
 def summary(folder: Path) -> list[str]:
-    """The lines of summary.md from every ``*.json`` in ``folder``."""
-    records = {path.stem: json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))}
+    """The lines of summary.md from every ``*.json`` in ``folder`` that :func:`write_headlines`
+    wrote (other JSON there, such as a study's tables, is left out)."""
+    found = {path.stem: json.loads(path.read_text()) for path in sorted(folder.glob("*.json"))}
+    records = {name: r for name, r in found.items() if isinstance(r, dict) and "headlines" in r}
     names = [n for n in ORDER if n in records] + sorted(set(records) - set(ORDER))
     host = machine()
     lines = [

@@ -189,3 +189,17 @@ def test_normalisation_equals_torchvisions_to_dtype_and_normalize() -> None:
     clip = eval_transform(32, mean, std)(frames)
     assert clip.shape == (3, 4, 32, 32) and clip.is_contiguous()
     torch.testing.assert_close(clip, reference.permute(1, 0, 2, 3), rtol=0, atol=1e-5)
+
+
+def test_normalisation_rounds_each_value_once() -> None:
+    """Every value is ``x / (255 std) - mean / std`` rounded once to float32 (a fused
+    multiply-add), whatever the clip's size: the frames here already have the clip's size, so
+    the transform only normalises."""
+    generator = torch.Generator().manual_seed(0)
+    frames = torch.randint(0, 256, (5, 33, 33, 3), dtype=torch.uint8, generator=generator)
+    mean, std = [0.43216, 0.394666, 0.37645], [0.22803, 0.22145, 0.216989]
+    clip = eval_transform(33, mean, std)(frames)  # (3, 5, 33, 33)
+    spread = torch.tensor(std).view(3, 1, 1, 1)
+    scale, shift = 1 / (255 * spread), -torch.tensor(mean).view(3, 1, 1, 1) / spread
+    exact = frames.permute(3, 0, 1, 2).double() * scale.double() + shift.double()  # no rounding
+    assert clip.is_contiguous() and torch.equal(clip, exact.float())

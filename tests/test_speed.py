@@ -225,3 +225,15 @@ def test_relocation_logs_read_pending_steps_back_in_order() -> None:
         {"task": 1.5, "penalty": 0.125, "lambda": 1.0},
     ]
     assert objective.history == logged == expected and not objective.pending
+
+
+def test_summary_leaves_out_json_that_is_no_benchmark_record(tmp_path: Path) -> None:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from summarise_bench import summary, write_headlines
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    write_headlines(tmp_path / "loop.md", [{"text": "loop x1.01", "value": 1.01}])
+    (tmp_path / "calibration.json").write_text(json.dumps({"cells": []}))
+    text = "\n".join(summary(tmp_path))
+    assert "- loop x1.01" in text and "calibration" not in text
