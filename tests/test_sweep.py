@@ -49,6 +49,8 @@ def test_submitit_sweep_shares_the_dense_model_and_a_rerun_trains_nothing(tmp_pa
     provenance = [run["dense_cache"] for run in runs.values()]
     assert sorted(p["cached"] for p in provenance) == [False, True]
     assert len({p["key"] for p in provenance}) == 1
+    # both record what training it cost, the job that loaded it included
+    assert len({p["train_seconds"] for p in provenance}) == 1 and provenance[0]["train_seconds"] > 0
     dense = Path(provenance[0]["path"])
     assert dense.parent == cache / "dense" / provenance[0]["key"]
     for name in runs:  # the shared checkpoint is in each run folder too

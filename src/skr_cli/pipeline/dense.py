@@ -14,9 +14,11 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
+import torch
 from filelock import FileLock, Timeout
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
@@ -95,9 +97,11 @@ def pretrain(ctx: RunContext) -> tuple[nn.Module, dict[str, Any]]:
     of the same seed already trained it.
 
     Returns:
-        The dense model and its provenance for metrics.json: ``{"key", "cached", "path"}``, where
-        ``cached`` says the weights were loaded rather than trained by this run (``key`` is None
-        when ``dense_cache=false``).
+        The dense model and its provenance for metrics.json: ``{"key", "cached", "path",
+        "train_seconds"}``, where ``cached`` says the weights were loaded rather than trained by
+        this run, and ``train_seconds`` is the wall time the job that trained the shared model
+        spent on it (None where unknown; ``key`` is None and there is no ``train_seconds`` when
+        ``dense_cache=false``).
     """
     cfg = ctx.cfg
     seed = seed_phase(cfg.seed, "pretrain")
@@ -135,12 +139,22 @@ def pretrain(ctx: RunContext) -> tuple[nn.Module, dict[str, Any]]:
                     flush=True,
                 )
                 write_json(entry / "recipe.json", dense_recipe(cfg))
+            start = time.perf_counter()
             model = train_into(path)
+            if not cached and is_main():  # what training it cost, for every run that loads it
+                seconds = round(time.perf_counter() - start, 3)
+                write_json(
+                    entry / "trained.json", {"seconds": seconds, "threads": torch.get_num_threads()}
+                )
     else:
         model = train_into(path)
     if is_main():
         _link(path, phase_output(ctx, "dense.pt"))
-    return model, {"key": key, "cached": cached, "path": str(path)}
+    trained_file = entry / "trained.json"
+    train_seconds = (
+        json.loads(trained_file.read_text())["seconds"] if trained_file.exists() else None
+    )
+    return model, {"key": key, "cached": cached, "path": str(path), "train_seconds": train_seconds}
 
 
 def measure_dense(ctx: RunContext, model: nn.Module, provenance: dict[str, Any]) -> dict[str, Any]:
