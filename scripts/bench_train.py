@@ -10,9 +10,11 @@
 2. Factorised network: each chosen layer truncated to a share of its full rank, against its
    parameter and MAC reduction and its median batch-1 latency measured in turns with the dense one.
 
-Writes benchmarks/train.md and benchmarks/train.json.
+Writes benchmarks/train.md and benchmarks/train.json (a full run only; ``--only`` prints the
+chosen tables). Uses every CPU thread, or OMP_NUM_THREADS of them when it is set.
 
     .venv/bin/python scripts/bench_train.py [--steps 40] [--rounds 8] [--runs 30]
+    .venv/bin/python scripts/bench_train.py --only relocation   # one table, printed, no files
 """
 
 from __future__ import annotations
@@ -44,7 +46,15 @@ from skr_cli.models.i3d import InceptionI3d
 from skr_cli.pruning.count import count_macs, count_params
 from skr_cli.pruning.layers import prunable_layers
 from skr_cli.pruning.plan import select_local
-from skr_cli.relocation import Distillation, Penalty, Ramp, Relocation, find_consumers
+from skr_cli.relocation import (
+    Distillation,
+    Penalty,
+    Ramp,
+    Relocation,
+    SpanPenalty,
+    find_consumers,
+    target_terms,
+)
 from summarise_bench import write_headlines
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -60,6 +70,7 @@ def defaults() -> dict:
     """The default run's settings, read from the config files (no second default here)."""
     data = OmegaConf.load(CONF / "dataset" / "synthetic.yaml")
     train = OmegaConf.load(CONF / "train" / "default.yaml")
+    relocation = OmegaConf.load(CONF / "relocation" / "default.yaml")
     return {
         "width": OmegaConf.load(CONF / "model" / "i3d_tiny.yaml").width,
         "classes": data.num_classes,
@@ -68,6 +79,8 @@ def defaults() -> dict:
         "lr": train.optimizer.lr,
         "weight_decay": train.optimizer.weight_decay,
         "prox_every": OmegaConf.load(CONF / "lowrank" / "default.yaml").prox_every,
+        "ridge": relocation.ridge,
+        "span_positions": relocation.span_positions,
     }
 
 
@@ -243,6 +256,8 @@ RELOCATION_VARIANTS = {  # label → (target, decoupled, balance, distillation w
     "relocation: bn, in the loss": ("bn", False, "none", 0.0),
     "relocation: all, in the loss, GradNorm": ("all", False, "gradnorm", 0.0),
     "relocation: bn, decoupled, + distillation": ("bn", True, "none", 1.0),
+    "relocation: span (in the loss)": ("span", True, "none", 0.0),
+    "relocation: [bn, span], bn decoupled": (["bn", "span"], True, "none", 0.0),
 }
 
 
@@ -262,10 +277,14 @@ def relocation_trainer(settings: dict, variant: tuple | None) -> Callable[[], No
         scores = {n: u.conv.weight.detach().abs().flatten(1).sum(1) for n, u in layers.items()}
         plan = select_local(scores, 0.5)
         example = clips[:1]
-        consumers = find_consumers(model, layers, plan, example) if target != "bn" else {}
+        terms = target_terms(target)
+        consumers = find_consumers(model, layers, plan, example) if terms != {"bn"} else {}
+        span = None
+        if "span" in terms:
+            span = SpanPenalty(consumers, settings["ridge"], settings["span_positions"])
         teacher = Distillation(copy.deepcopy(model).eval(), distill, 4.0) if distill else None
         objective = Relocation(
-            Penalty(layers, plan, consumers, target),
+            Penalty(layers, plan, consumers, target, span),
             Ramp("linear", 1.0, 5.0, 10_000),
             balance,
             decoupled,
@@ -293,7 +312,8 @@ def relocation_trainer(settings: dict, variant: tuple | None) -> Callable[[], No
     if objective is None:
         return run
     hooks = objective.penalty.hooks()
-    hooks.__enter__()  # the activation hooks stay on for the benchmark's life
+    hooks.__enter__()  # the data terms' hooks stay on for the benchmark's life
+    run.hooks = hooks  # held by the step: a collected context would remove its hooks
     return run
 
 
@@ -334,7 +354,18 @@ def relocation_steps(settings: dict, rounds: int) -> list[str]:
             "value": ratio,
         }
     )
+    span = medians["relocation: span (in the loss)"] / medians["plain"]
+    HEADLINES.append(
+        {
+            "text": f"relocation-phase step with target=span: {100 * (span - 1):+.1f} % against "
+            "a plain training step",
+            "value": span,
+        }
+    )
     return lines
+
+
+SECTIONS = ("steps", "relocation", "scoring", "truncation")
 
 
 def main() -> None:
@@ -343,23 +374,34 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/train.md"))
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=SECTIONS,
+        help="run these tables only and print them; the files are written by a full run only",
+    )
     args = parser.parse_args()
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", 0)) or os.cpu_count() or 1)
     settings = defaults()
+    tables = {
+        "steps": lambda: step_table(settings, args.steps),
+        "relocation": lambda: relocation_steps(settings, args.rounds),
+        "scoring": lambda: scoring_table(settings, args.rounds),
+        "truncation": lambda: truncation_table(args.runs),
+    }
+    chosen = args.only or SECTIONS
     lines = [
         "# Compression-aware training: cost of the proximal step, latency of truncation",
         "",
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPU threads, torch {torch.__version__}.",
+        f"Machine: {platform.machine()}, {torch.get_num_threads()} CPU threads, "
+        f"torch {torch.__version__}.",
         "Command: `.venv/bin/python scripts/bench_train.py`",
-        "",
-        *step_table(settings, args.steps),
-        "",
-        *relocation_steps(settings, args.rounds),
-        "",
-        *scoring_table(settings, args.rounds),
-        "",
-        *truncation_table(args.runs),
     ]
+    for name in chosen:
+        lines += ["", *tables[name]()]
+    if args.only:
+        print("\n".join(lines))
+        return
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
     write_headlines(args.out, HEADLINES)

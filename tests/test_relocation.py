@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 
 import pytest
@@ -24,11 +25,15 @@ from skr_cli.relocation import (
     Penalty,
     Ramp,
     Relocation,
+    SpanPenalty,
     calibration_loss,
     compensate,
     energy_share,
     find_consumers,
     ramp,
+    span_share,
+    span_sites,
+    target_terms,
 )
 
 CLIP = torch.randn(1, 3, 8, 32, 32)
@@ -355,6 +360,165 @@ def test_compensation_refuses_a_consumer_it_cannot_fold_into() -> None:
         find_consumers(model, layers, {"0": [1, 2]}, torch.zeros(1, 3, 4, 8, 8))
 
 
+# --------------------------------------------------------------------------------------- span
+
+SMALL_CLIP = torch.zeros(1, 3, 4, 8, 8)
+
+
+def spanned_net(seed: int = 0) -> nn.Sequential:
+    """Conv → BN → ReLU (layer ``0``, 6 channels), a generic conv unit (``3``), a classifier.
+
+    In eval mode, layer 0's channels 3–5 are non-negative combinations of channels 0–2 (filters
+    and BN shifts combined alike, default BN statistics and scales), and every pre-activation is
+    positive (a large shift), so the ReLU passes the combinations on: its activations span 3
+    dimensions, and any 3 of its channels span them all.
+    """
+    torch.manual_seed(seed)
+    net = nn.Sequential(
+        nn.Conv3d(3, 6, 3, padding=1, bias=False),
+        nn.BatchNorm3d(6),
+        nn.ReLU(),
+        nn.Conv3d(6, 8, 3, padding=1, bias=False),
+        nn.BatchNorm3d(8),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool3d(1),
+        nn.Flatten(),
+        nn.Linear(8, 4),
+    )
+    mix = torch.cat([torch.eye(3), torch.rand(3, 3) + 0.2])  # (6, 3): channel = mix @ basis
+    basis = 0.08 * torch.randn(3, 3 * 27)
+    with torch.no_grad():
+        net[0].weight.copy_((mix @ basis).reshape(6, 3, 3, 3, 3))
+        net[1].bias.copy_(mix @ torch.full((3,), 4.0))
+    return net.eval()
+
+
+def generic_net() -> nn.Sequential:
+    """``spanned_net`` with layer 0 re-initialised: independent filters, default BN."""
+    net = spanned_net()
+    torch.manual_seed(1)
+    net[0].reset_parameters()
+    net[1].reset_parameters()
+    return net
+
+
+def small_batches(count: int = 3) -> list[tuple]:
+    generator = torch.Generator().manual_seed(3)
+    return [
+        (torch.randn(4, 3, 4, 8, 8, generator=generator), torch.randint(0, 4, (4,)))
+        for _ in range(count)
+    ]
+
+
+def span_penalty(net: nn.Module, plan: dict[str, list[int]], positions: int = 256) -> Penalty:
+    layers = prunable_layers(net)
+    consumers = find_consumers(net, layers, plan, SMALL_CLIP)
+    return Penalty(layers, plan, consumers, "span", SpanPenalty(consumers, 1e-6, positions))
+
+
+def complement(kept: list[int], channels: int = 6) -> list[int]:
+    return [i for i in range(channels) if i not in kept]
+
+
+@pytest.mark.parametrize("kept", [[0, 1, 2], [3, 4, 5], [0, 4, 5], [1, 2, 3, 5], [2, 3, 4, 5]])
+def test_compensation_is_lossless_for_any_kept_set_that_spans_the_removed_channels(
+    kept: list[int],
+) -> None:
+    net, data = spanned_net(), small_batches()
+    plan = {"0": complement(kept)}
+    sites = span_sites(find_consumers(net, prunable_layers(net), plan, SMALL_CLIP))
+    assert span_share(net, sites, data, 1e-9)["layers"]["0"] < 1e-8
+    clips = torch.randn(2, 3, 4, 8, 8)
+    with torch.no_grad():
+        expected = net(clips)
+    consumers = find_consumers(net, prunable_layers(net), plan, SMALL_CLIP)
+    compensate(net, consumers, data, ridge=1e-9)
+    remove_channels(net, plan, SMALL_CLIP)
+    with torch.no_grad():
+        torch.testing.assert_close(net(clips), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_a_kept_set_that_does_not_span_is_not_lossless() -> None:
+    net, data = spanned_net(), small_batches()
+    plan = {"0": complement([0, 1])}  # two channels of a 3-dimensional span
+    sites = span_sites(find_consumers(net, prunable_layers(net), plan, SMALL_CLIP))
+    assert span_share(net, sites, data, 1e-9)["layers"]["0"] > 1e-3
+    clips = torch.randn(2, 3, 4, 8, 8)
+    with torch.no_grad():
+        expected = net(clips)
+    compensate(net, find_consumers(net, prunable_layers(net), plan, SMALL_CLIP), data, 1e-9)
+    remove_channels(net, plan, SMALL_CLIP)
+    with torch.no_grad():
+        assert (net(clips) - expected).abs().max() > 1e-3
+
+
+def test_the_span_penalty_is_zero_on_spanned_channels_and_positive_with_a_finite_gradient() -> None:
+    clips = torch.randn(4, 3, 4, 8, 8)  # 1024 positions, 256 of them fitted
+    spanned = spanned_net()  # eval mode keeps the combinations exact
+    penalty = span_penalty(spanned, {"0": [3, 4, 5]})
+    with penalty.hooks():
+        spanned(clips)
+        assert penalty().item() < 1e-4
+    generic = generic_net().train()
+    penalty = span_penalty(generic, {"0": [3, 4, 5]})
+    with penalty.hooks():
+        generic(clips)
+        value = penalty()
+    assert value.item() > 0.05 and value.requires_grad
+    value.backward()
+    grads = [p.grad for p in generic.parameters() if p.grad is not None]
+    assert all(torch.isfinite(g).all() for g in grads)
+    assert generic[0].weight.grad.abs().sum() > 0
+
+
+def test_a_few_steps_on_the_span_penalty_lower_the_residual_share() -> None:
+    net, data = generic_net(), small_batches()
+    plan = {"0": [3, 4, 5]}
+    penalty = span_penalty(net, plan)
+    sites = penalty.span.sites
+    recalibrate_batchnorm(net, data)
+    before = span_share(net, sites, data, 1e-3)["layers"]["0"]
+    optimizer = torch.optim.Adam(net.parameters(), lr=0.02)
+    net.train()
+    with penalty.hooks():
+        for step in range(30):
+            net(data[step % len(data)][0])
+            optimizer.zero_grad()
+            penalty().backward()
+            optimizer.step()
+    recalibrate_batchnorm(net, data)
+    after = span_share(net, sites, data, 1e-3)["layers"]["0"]
+    assert after < 0.5 * before
+
+
+def test_span_is_measured_at_the_first_consumer_of_each_planned_layer() -> None:
+    """Behind an Inception concatenation that is the next block's b0 (not the max-pool branch
+    b3b); the four branches feeding it share the site, each with its own share."""
+    model = tiny(0.0625)
+    layers = prunable_layers(model)
+    plan = {f"Mixed_3b.{b}": [0] for b in ("b0", "b1b", "b2b", "b3b")} | {"Mixed_5c.b0": [1]}
+    consumers = find_consumers(model, layers, plan, CLIP)
+    sites = {site.name: site for site in span_sites(consumers)}
+    assert set(sites) == {"Mixed_3c.b0.conv3d", "logits.conv3d"}
+    assert sites["Mixed_3c.b0.conv3d"].layers == tuple(
+        f"Mixed_3b.{b}" for b in ("b0", "b1b", "b2b", "b3b")
+    )
+    assert len(sites["Mixed_3c.b0.conv3d"].cut) == 4
+    shares = span_share(model, list(sites.values()), batches(count=1), 1e-3)
+    assert set(shares["layers"]) == set(plan)
+    assert all(0 <= share <= 1 for share in shares["layers"].values())
+
+
+def test_targets_combine_as_a_set_of_terms() -> None:
+    assert target_terms("bn") == {"bn"}
+    assert target_terms("all") == {"bn", "weights", "activation"}
+    assert target_terms(["all", "span"]) == {"bn", "weights", "activation", "span"}
+    with pytest.raises(ValueError, match="relocation.target=grads"):
+        target_terms("grads")
+    with pytest.raises(ValueError, match="span term goes with span only"):
+        Penalty(prunable_layers(spanned_net()), {"0": [1]}, {}, ["bn", "span"])
+
+
 # ------------------------------------------------------------------------------- validation
 
 
@@ -371,13 +535,28 @@ def test_compensation_refuses_a_consumer_it_cannot_fold_into() -> None:
         ("relocation.ridge=0", "relocation.ridge=0 is not allowed: a number > 0"),
         ("relocation.balance=gradnorm", "relocation.balance=gradnorm is not allowed: none while"),
         ("relocation.compensate=maybe", "relocation.compensate=maybe is not allowed"),
+        (
+            "relocation.target=[bn,grads]",
+            "relocation.target=['bn', 'grads'] is not allowed: bn | weights | activation | all "
+            "| span, or a non-empty list of them without repeats",
+        ),
+        ("relocation.target=[]", "relocation.target=[] is not allowed: bn | weights"),
+        ("relocation.target=[span,span]", "relocation.target=['span', 'span'] is not allowed"),
+        ("relocation.span_positions=0", "relocation.span_positions=0 is not allowed: an integer"),
     ],
 )
 def test_bad_relocation_values_are_refused(
     make_cfg: Callable[..., DictConfig], override: str, message: str
 ) -> None:
-    with pytest.raises(UserError, match=message.replace("|", r"\|").replace(".", r"\.")):
+    with pytest.raises(UserError, match=re.escape(message)):
         validate(make_cfg(override))
+
+
+@pytest.mark.parametrize("target", ["span", "[bn,span]", "[all,span]", "[weights]"])
+def test_span_and_lists_of_targets_are_accepted(
+    make_cfg: Callable[..., DictConfig], target: str
+) -> None:
+    validate(make_cfg("relocation.strength=1", f"relocation.target={target}"))
 
 
 def test_relocation_epochs_count_every_round_of_iterative_pruning(

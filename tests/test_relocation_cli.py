@@ -102,3 +102,27 @@ def test_a_phase_longer_than_fine_tuning_stops_with_one_line(skr_run) -> None:
         "skr-run: error: relocation.epochs=3 is not allowed: an integer >= 0, at most "
         "finetune.epochs=1 (taken from it)"
     )
+
+
+def test_the_span_target_records_the_residual_shares_before_and_after(
+    skr_run, tmp_path: Path
+) -> None:
+    result = skr_run(
+        *SMOKE,
+        "relocation.strength=1",
+        "relocation.target=[bn,span]",
+        "relocation.compensate=true",
+        module=True,
+    )
+    assert result.returncode == 0, result.stderr
+    (round_,) = metrics(tmp_path / "run")["relocation"]["rounds"]
+    phase = round_["phase"]
+    plan = json.loads((tmp_path / "run" / "plan.json").read_text())["rounds"][0]
+    planned = {name for name, layer in plan.items() if layer["removed"]}
+    for when in ("start", "end"):
+        layers = phase[f"span_share_layers_{when}"]
+        assert set(layers) == planned and all(0 <= share <= 1 for share in layers.values())
+        assert phase[f"span_share_{when}"] == pytest.approx(sum(layers.values()) / len(layers))
+    recorded = json.loads((tmp_path / "run" / "relocation.json").read_text())["rounds"][0]
+    assert recorded["phase"]["span_share_end"] == phase["span_share_end"]
+    assert 0 <= round_["removal"]["fit_residual_mean"] <= 1

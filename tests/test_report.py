@@ -226,6 +226,21 @@ def test_keys_that_change_with_the_dataset_or_never_define_a_cell_do_not_split(
     assert all(c.seeds == [0, 1] for c in cells)
 
 
+def test_runs_without_a_resolved_config_are_told_apart_by_their_relocation_block(
+    tmp_path: Path,
+) -> None:
+    """A list-valued setting (relocation.target=[bn,span]) names a cell like a single one."""
+    for seed, target in ((0, "bn"), (1, "bn"), (0, ["bn", "span"]), (1, ["bn", "span"])):
+        run = write_run(tmp_path / str(target), "l1", seed, 50.0, strength=1.0)
+        shutil.rmtree(run / ".hydra")
+        metrics = json.loads((run / "metrics.json").read_text())
+        metrics["relocation"] = {"strength": 1.0, "target": target, "span_positions": 4096}
+        (run / "metrics.json").write_text(json.dumps(metrics))
+    cells, _ = group_cells(collect([tmp_path]).runs)
+    targets = sorted(str(cell.key.relocation()["relocation.target"]) for cell in cells)
+    assert targets == ["('bn', 'span')", "bn"] and all(c.seeds == [0, 1] for c in cells)
+
+
 # --- the command ------------------------------------------------------------------------------
 
 

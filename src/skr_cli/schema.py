@@ -265,12 +265,23 @@ class Distill(Group):
     temperature: Positive
 
 
+def _no_repeats(names: str | list[str]) -> str | list[str]:
+    if isinstance(names, list) and len(set(names)) < len(names):
+        raise ValueError
+    return names
+
+
 class Relocation(Group):
     strength: NonNegative
     epochs: Count0
     schedule: choice(SCHEDULES)
     exp_rate: Positive
-    target: choice(TARGETS)
+    target: rule(
+        Literal[TARGETS] | Annotated[list[Literal[TARGETS]], Field(min_length=1)],
+        f"{' | '.join(TARGETS)}, or a non-empty list of them without repeats",
+        _no_repeats,
+    )
+    span_positions: Count1
     balance: choice(BALANCES)
     decoupled: Switch
     distill: Distill

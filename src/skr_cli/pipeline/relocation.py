@@ -28,10 +28,14 @@ from skr_cli.relocation import (
     Penalty,
     Ramp,
     Relocation,
+    SpanPenalty,
     calibration_loss,
     compensate,
     energy_share,
     find_consumers,
+    span_share,
+    span_sites,
+    target_terms,
 )
 
 
@@ -39,6 +43,20 @@ def relocation_active(cfg: DictConfig) -> bool:
     """Whether a relocation phase trains before each removal (a penalty or distillation)."""
     settings = cfg.relocation
     return settings.epochs > 0 and (settings.strength > 0 or settings.distill.weight > 0)
+
+
+def configured_target(cfg: DictConfig) -> str | list[str]:
+    """``relocation.target`` as plain values: a name or a list of names."""
+    target = cfg.relocation.target
+    return target if isinstance(target, str) else list(target)
+
+
+def penalised_terms(cfg: DictConfig) -> frozenset[str]:
+    """The terms of R that ``relocation.target`` sums (bn, weights, activation, span)."""
+    try:
+        return target_terms(configured_target(cfg))
+    except ValueError as err:
+        raise UserError(str(err)) from err
 
 
 def planned_consumers(ctx: RunContext, model: nn.Module, plan: Plan) -> dict[str, list[Consumer]]:
@@ -55,8 +73,12 @@ def relocation_objective(
     """Round ``step``'s objective: task loss + λ(t)·R(plan) (+ distillation to ``dense``)."""
     settings = ctx.cfg.relocation
     layers = prunable_layers(model)
-    wanted = settings.target in ("weights", "all")
+    terms = penalised_terms(ctx.cfg)
+    wanted = not terms.isdisjoint(("weights", "span"))
     consumers = planned_consumers(ctx, model, plan) if wanted else {}
+    span = None
+    if "span" in terms:
+        span = SpanPenalty(consumers, settings.ridge, settings.span_positions)
     steps = settings.epochs * len(train_loader(ctx, ctx.cfg.finetune.batch_size, 0))
     ramp = Ramp(settings.schedule, settings.strength, settings.exp_rate, steps)
     distillation = None
@@ -69,7 +91,7 @@ def relocation_objective(
             ctx.tracker.log({f"relocation/{key}": value for key, value in parts.items()})
 
     try:
-        penalty = Penalty(layers, plan, consumers, settings.target)
+        penalty = Penalty(layers, plan, consumers, configured_target(ctx.cfg), span)
         return Relocation(
             penalty,
             ramp,
@@ -90,13 +112,16 @@ def relocate(
     model unchanged and an empty record when relocation is off.
 
     Returns the model and the phase's record: per epoch the mean task loss, penalty (and
-    distillation term), λ at the end, and the planned channels' share ‖γ_S‖/‖γ‖ before and after.
+    distillation term), λ at the end, and the planned channels' share ‖γ_S‖/‖γ‖ before and after;
+    with the ``span`` target, their residual share before and after (per layer and averaged).
     """
     if not relocation_active(ctx.cfg):
         return model, {}
     settings = ctx.cfg.relocation
     output = f"relocated{step}.pt"
     start = energy_share(prunable_layers(model), plan)
+    span = SpanMeasure(ctx, model, plan, step) if "span" in penalised_terms(ctx.cfg) else None
+    span_start = span() if span is not None else {}
     objective = None
     if not phase_output(ctx, output).exists():
         objective = relocation_objective(ctx, model, dense, plan, step)
@@ -132,11 +157,34 @@ def relocate(
     # short phase: re-estimate them, with no gradient step, before the loss at removal is measured
     recalibrate_batchnorm(model, calibration_batches(ctx, f"relocation{step}_bn"))
     end = energy_share(prunable_layers(model), plan)
-    return model, phase_record(history, settings.epochs) | {
+    record = phase_record(history, settings.epochs) | {
         "energy_share_start": start["total"],
         "energy_share_end": end["total"],
         "energy_share_end_mean": end["mean"],
     }
+    if span is not None:
+        span_end = span()
+        record |= {
+            "span_share_start": span_start["mean"],
+            "span_share_end": span_end["mean"],
+            "span_share_layers_start": span_start["layers"],
+            "span_share_layers_end": span_end["layers"],
+        }
+    return model, record
+
+
+class SpanMeasure:
+    """The planned layers' residual share (``span``) on round ``step``'s own calibration
+    batches in eval mode: called before the phase and after it, on the same batches."""
+
+    def __init__(self, ctx: RunContext, model: nn.Module, plan: Plan, step: int) -> None:
+        self.model = model
+        self.sites = span_sites(planned_consumers(ctx, model, plan))
+        self.batches = calibration_batches(ctx, f"relocation{step}_span")
+        self.ridge = ctx.cfg.relocation.ridge
+
+    def __call__(self) -> dict[str, Any]:
+        return span_share(self.model, self.sites, self.batches, self.ridge)
 
 
 def phase_record(history: list[dict[str, float]], epochs: int) -> dict[str, Any]:

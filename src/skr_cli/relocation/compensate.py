@@ -50,7 +50,7 @@ def compensate(
         for consumer in layer_consumers:
             removed.setdefault(consumer.module, set()).update(consumer.inputs)
             names[consumer.module] = consumer.name
-    grams = _input_grams(model, list(removed), batches)
+    grams = input_grams(model, list(removed), batches)
     residuals = {}
     for module, gram in grams.items():
         cut = sorted(removed[module])
@@ -70,15 +70,32 @@ def ridge_fit(
 
     Returns M and the relative residual of the fit on the recorded inputs.
     """
+    fit, error, energy = column_residuals(gram, kept, cut, ridge)
+    total = energy.sum().item()
+    return fit, max(error.sum().item(), 0.0) / total if total > 0 else 0.0
+
+
+def column_residuals(
+    gram: torch.Tensor, kept: list[int], cut: list[int], ridge: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The ridge fit M (|K|, |R|) from the Gram matrix Xᵀ X (I, I), with the squared residual
+    ‖x_r − X_K m_r‖² (|R|,) and the energy ‖x_r‖² (|R|,) of every removed column r."""
     g_kk, g_kr = gram[kept][:, kept], gram[kept][:, cut]  # (K, K), (K, R)
-    scale = g_kk.diagonal().mean().clamp_min(1e-30)
-    eye = torch.eye(len(kept), dtype=gram.dtype)
-    fit = torch.linalg.solve(g_kk + ridge * scale * eye, g_kr)  # (K, R)
-    g_rr = gram[cut][:, cut]
-    # ‖X_R − X_K M‖² = tr(G_RR) − 2 tr(Mᵀ G_KR) + tr(Mᵀ G_KK M)
-    error = g_rr.trace() - 2 * (fit * g_kr).sum() + (fit * (g_kk @ fit)).sum()
-    total = g_rr.trace().item()
-    return fit, max(error.item(), 0.0) / total if total > 0 else 0.0
+    fit = ridge_solve(g_kk, g_kr, ridge)  # (K, R)
+    energy = gram[cut, cut]  # the diagonal of G_RR
+    # ‖x_r − X_K m_r‖² = G_rr − 2 m_rᵀ G_Kr + m_rᵀ G_KK m_r
+    error = energy - 2 * (fit * g_kr).sum(0) + (fit * (g_kk @ fit)).sum(0)
+    return fit, error.clamp_min(0.0), energy
+
+
+def ridge_solve(g_kk: torch.Tensor, g_kr: torch.Tensor, ridge: float) -> torch.Tensor:
+    """M = (G_KK + ρ·s·I)⁻¹ G_KR (|K|, |R|), s the mean diagonal of G_KK (ρ = ``ridge`` > 0, so
+    the system is positive definite: solved without the check that reads a flag back from an
+    accelerator)."""
+    system = g_kk.clone()
+    diagonal = system.diagonal()
+    diagonal += diagonal.mean().clamp_min_(1e-30).mul_(ridge)
+    return torch.linalg.solve_ex(system, g_kr)[0]
 
 
 def fold(module: nn.Module, fit: torch.Tensor, kept: list[int], cut: list[int]) -> None:
@@ -88,7 +105,7 @@ def fold(module: nn.Module, fit: torch.Tensor, kept: list[int], cut: list[int]) 
     weight[:, kept] += moved
 
 
-def _input_grams(
+def input_grams(
     model: nn.Module,
     modules: list[nn.Module],
     batches: Iterable[tuple[torch.Tensor, torch.Tensor]],

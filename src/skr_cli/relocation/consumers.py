@@ -35,7 +35,7 @@ class Consumer:
 def find_consumers(
     model: nn.Module, layers: dict[str, PrunableLayer], plan: Plan, example: torch.Tensor
 ) -> dict[str, list[Consumer]]:
-    """Every consumer of the planned channels of each layer of ``plan``.
+    """Every consumer of the planned channels of each layer of ``plan``, in module order.
 
     Args:
         model: the network, before removal.
@@ -48,6 +48,7 @@ def find_consumers(
             groups = 1 or a linear layer, or another layer's output channels (a residual sum).
     """
     names = {module: name for name, module in model.named_modules()}
+    order = {module: i for i, module in enumerate(model.modules())}
     with eval_mode(model), torch.enable_grad():  # the graph is traced through autograd
         graph = tp.DependencyGraph().build_dependency(model, example_inputs=example)
     found: dict[str, list[Consumer]] = {}
@@ -69,6 +70,7 @@ def find_consumers(
                     "convolutions with groups=1 and linear layers can be compensated"
                 )
             found[layer_name].append(Consumer(names[module], module, tuple(map(int, mapped))))
+        found[layer_name].sort(key=lambda consumer: order[consumer.module])
     return found
 
 

@@ -7,7 +7,7 @@ the same loop as pretraining and fine-tuning with another loss.
 as a proximal step after every optimiser step, p_S ← p_S / (1 + 2·η_t·λ(t)) with η_t the step's
 learning rate, like AdamW's decoupled weight decay: inside an adaptive optimiser's loss an L2
 penalty moves each parameter by at most about η per step, whatever λ, so the planned channels
-could not fade within a short phase. The activation term depends on the data and always stays in
+could not fade within a short phase. The data terms (``activation``, ``span``) always stay in
 the loss. With ``balance="gradnorm"`` R is in the loss and λ is set every step so
 that ‖λ·∇R‖ = ramp(t)·‖∇(task)‖ (the ramp reaching ``strength``), scale-free across models and
 heuristics: both gradients are taken here, and the returned loss carries their weighted sum as

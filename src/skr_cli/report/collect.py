@@ -35,6 +35,7 @@ RELOCATION_SETTINGS = (
     "schedule",
     "exp_rate",
     "target",
+    "span_positions",
     "balance",
     "decoupled",
     "compensate",
@@ -197,7 +198,7 @@ def _read(run_dir: Path, sweep: Sweep) -> None:
         return
     if not config:  # no resolved config: the relocation block still names its settings
         block = metrics.get("relocation") or {}
-        config = {f"relocation.{k}": block[k] for k in RELOCATION_SETTINGS if k in block}
+        config = {f"relocation.{k}": _hashable(block[k]) for k in RELOCATION_SETTINGS if k in block}
         config.update(flatten(block.get("distill") or {}, "relocation.distill."))
     sweep.runs.append(Run(run_dir, metrics, config, read_choices(run_dir)))
 
