@@ -163,3 +163,25 @@ def test_rerun_into_a_dir_of_another_config_is_refused(skr_run, tmp_path: Path) 
     assert skr_run(*SMOKE).returncode == 0
     result = skr_run(*SMOKE, "seed=5")
     assert result.returncode == 2 and "holds a run of another config" in result.stderr
+
+
+def test_a_key_added_later_at_its_old_behaviour_keeps_finished_runs_resumable(
+    make_cfg, tmp_path: Path
+) -> None:
+    from omegaconf import OmegaConf, open_dict
+
+    from skr_cli.pipeline import UserError
+    from skr_cli.pipeline.outputs import KEYS_ADDED_LATER, check_run_dir
+
+    for (*parents, key), unchanged in KEYS_ADDED_LATER.items():
+        older = make_cfg("debug=smoke")
+        with open_dict(older):  # the config as it was before the key existed
+            OmegaConf.select(older, ".".join(parents)).pop(key)
+        folder = tmp_path / key
+        check_run_dir(older, folder)
+        current = make_cfg("debug=smoke")
+        assert OmegaConf.select(current, ".".join([*parents, key])) == unchanged
+        check_run_dir(current, folder)  # the same run: accepted
+        other = make_cfg("debug=smoke", f"{'.'.join([*parents, key])}=7")
+        with pytest.raises(UserError, match="another config"):
+            check_run_dir(other, folder)

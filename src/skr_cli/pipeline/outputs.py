@@ -34,11 +34,25 @@ def resumed(ctx: RunContext, name: str, compute: Callable[[], dict[str, Any]]) -
     return result
 
 
+# Config keys added after finished runs were recorded, with the value that behaves as before the
+# key existed: at that value a key is left out of the run key, so that a run folder finished
+# before it was added is still found finished (and resumed) rather than refused as another config.
+KEYS_ADDED_LATER: dict[tuple[str, ...], Any] = {
+    ("relocation", "span_positions"): 4096,
+}
+
+
 def check_run_dir(cfg: DictConfig, out_dir: Path) -> None:
     """Refuses to resume into a folder that holds the outputs of a different config."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
     resolved.pop("logger", None)
     resolved.pop("progress", None)
+    for (*parents, key), unchanged in KEYS_ADDED_LATER.items():
+        node = resolved
+        for parent in parents:
+            node = node.get(parent, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict) and node.get(key, unchanged) == unchanged:
+            node.pop(key, None)
     key = hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()
     path = out_dir / "run_key.json"
     if path.exists() and json.loads(path.read_text())["key"] != key:
