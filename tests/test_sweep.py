@@ -51,8 +51,8 @@ def test_submitit_sweep_shares_the_dense_model_and_a_rerun_trains_nothing(tmp_pa
     assert len({p["key"] for p in provenance}) == 1
     # both record what training it cost, the job that loaded it included
     assert len({p["train_seconds"] for p in provenance}) == 1 and provenance[0]["train_seconds"] > 0
-    dense = Path(provenance[0]["path"])
-    assert dense.parent == cache / "dense" / provenance[0]["key"]
+    assert provenance[0]["path"] == f"dense/{provenance[0]['key']}/dense.pt"  # inside the cache
+    dense = cache / provenance[0]["path"]
     for name in runs:  # the shared checkpoint is in each run folder too
         assert (tmp_path / "sweep" / name / "dense.pt").stat().st_size == dense.stat().st_size
     assert {run["group"] for run in runs.values()} == {"sweep"}
@@ -229,3 +229,24 @@ def test_device_cpu_runs_on_the_cpu(make_cfg, tmp_path: Path) -> None:
     assert run_device("auto").type == expected
     ctx = build_context(make_cfg("debug=smoke", "device=cpu"), tmp_path)
     assert ctx.device == torch.device("cpu") and ctx.example.device == ctx.device
+
+
+def test_kept_run_folders_hold_paths_relative_to_the_project(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "scripts"))
+    try:
+        from relative_paths import relative
+    finally:
+        sys.path.remove(str(root / "scripts"))
+    hydra_yaml = "  runtime:\n    cwd: /srv/x/skr\n    output_dir: /srv/x/skr/benchmarks/run\n"
+    assert relative(hydra_yaml, "/srv/x/skr") == (
+        "  runtime:\n    cwd: .\n    output_dir: ./benchmarks/run\n"
+    )
+    assert relative('"path": "/srv/x/skr2/a"', "/srv/x/skr") == '"path": "/srv/x/skr2/a"'
+    old = '"dense_cache": {"key": "c10a", "path": "/home/u/.cache/skr/dense/c10a/dense.pt"}'
+    new = '"dense_cache": {"key": "c10a", "path": "dense/c10a/dense.pt"}'
+    assert relative(old, "/srv/x/skr") == new
+    # what benchmarks/ keeps names no folder of the machine it ran on
+    kept = [p for p in (root / "benchmarks").rglob("*") if p.name in ("hydra.yaml", "metrics.json")]
+    leaking = [p for p in kept if str(root) in p.read_text()]
+    assert not leaking, leaking[:3]

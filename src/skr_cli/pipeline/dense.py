@@ -99,8 +99,9 @@ def pretrain(ctx: RunContext) -> tuple[nn.Module, dict[str, Any]]:
     Returns:
         The dense model and its provenance for metrics.json: ``{"key", "cached", "path",
         "train_seconds"}``, where ``cached`` says the weights were loaded rather than trained by
-        this run, and ``train_seconds`` is the wall time the job that trained the shared model
-        spent on it (None where unknown; ``key`` is None and there is no ``train_seconds`` when
+        this run, ``path`` is the checkpoint's place inside the cache folder (``cache_dir``),
+        and ``train_seconds`` is the wall time the job that trained the shared model spent on it
+        (None where unknown; ``key`` is None and there is no ``train_seconds`` when
         ``dense_cache=false``).
     """
     cfg = ctx.cfg
@@ -154,7 +155,9 @@ def pretrain(ctx: RunContext) -> tuple[nn.Module, dict[str, Any]]:
     train_seconds = (
         json.loads(trained_file.read_text())["seconds"] if trained_file.exists() else None
     )
-    return model, {"key": key, "cached": cached, "path": str(path), "train_seconds": train_seconds}
+    # the path inside the cache folder, so that metrics.json does not say where the cache lives
+    inside = path.relative_to(Path(cfg.cache_dir).resolve()).as_posix()
+    return model, {"key": key, "cached": cached, "path": inside, "train_seconds": train_seconds}
 
 
 def measure_dense(ctx: RunContext, model: nn.Module, provenance: dict[str, Any]) -> dict[str, Any]:
@@ -167,7 +170,8 @@ def measure_dense(ctx: RunContext, model: nn.Module, provenance: dict[str, Any])
     dataset = dataset_settings(ctx.cfg, without=("num_workers", "cache_dir", "cache_decoded"))
     settings = {"dataset": dataset, "split": ctx.cfg.eval.split}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
-    shared = Path(provenance["path"]).parent / f"eval_{ctx.cfg.eval.split}_{digest}.json"
+    entry = Path(ctx.cfg.cache_dir).resolve() / provenance["path"]
+    shared = entry.parent / f"eval_{ctx.cfg.eval.split}_{digest}.json"
     own = phase_output(ctx, "eval_dense.json")
     if is_main() and shared.exists() and not own.exists():
         shutil.copyfile(shared, own)
