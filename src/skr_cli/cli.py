@@ -1,4 +1,7 @@
-"""``skr-run``: the Hydra entry point. Validates the config, then hands it to the pipeline."""
+"""``skr-run``: the Hydra entry point. Validates the config, then hands it to the pipeline.
+
+A single run's command line is validated before torch and the pipeline are imported (they take
+seconds to load), so that a bad value stops at once; the run's machinery is imported after."""
 
 from __future__ import annotations
 
@@ -9,7 +12,6 @@ from datetime import datetime
 from pathlib import Path
 
 import hydra
-import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -19,11 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from skr_cli.configs import config_dir
-from skr_cli.data.video import pyav_ffmpeg_folder, torchcodec_error
-from skr_cli.engine.checkpoint import CheckpointError, atomic_write_bytes, safe_load
-from skr_cli.engine.distributed import broadcast, is_main, setup, teardown, world_size
-from skr_cli.engine.train import NonFiniteLoss
-from skr_cli.pipeline import UserError, finished, run
+from skr_cli.errors import UserError
 from skr_cli.schema import first_error
 from skr_cli.search import SpaceError, draw, flatten_space
 from skr_cli.summary import format_summary
@@ -43,10 +41,11 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def validate(cfg: DictConfig) -> None:
+def validate(cfg: DictConfig, processes: int = 1) -> None:
     """Stops before any work on a value that is not allowed, naming the key and what is: first
     every key against its group's schema (types, ranges, choices, no unknown keys), then the
-    rules that relate several keys or look at the machine (folders, files, devices)."""
+    rules that relate several keys or look at the machine (folders, files, devices).
+    ``processes``: how many run it together (torchrun's ranks; 1 otherwise)."""
     for key in cfg.required:  # values an experiment cannot run without (a checkpoint, a path)
         if OmegaConf.select(cfg, key) is None:
             raise UserError(f"{key} is required by this experiment: set it, e.g. {key}=...")
@@ -56,7 +55,7 @@ def validate(cfg: DictConfig) -> None:
     if problem is not None:
         raise UserError(problem)
     validate_device(cfg.device)
-    validate_phases(cfg)
+    validate_phases(cfg, processes)
     validate_relocation(cfg)
     split = cfg.eval.split
     ok = split == "test" or cfg.dataset.val_fraction > 0
@@ -69,16 +68,17 @@ def validate(cfg: DictConfig) -> None:
 def validate_device(device: str) -> None:
     """``device`` (auto | cpu | cuda | cuda:N by the schema): a CUDA device this machine has."""
     if device.startswith("cuda"):
+        import torch  # here only: the command line is checked before torch loads
+
         count = torch.cuda.device_count()
         index = int(device.partition(":")[2] or 0)
         found = f"{count} CUDA device(s) found" if count else "no CUDA device found"
         _check(index < count, "device", device, f"auto | cpu | cuda | cuda:N; {found}")
 
 
-def validate_phases(cfg: DictConfig) -> None:
+def validate_phases(cfg: DictConfig, processes: int) -> None:
     """``train`` and ``finetune``: a warm-up within the epochs, and under torchrun a batch that
     every rank takes an equal share of."""
-    processes = world_size()
     for phase in ("train", "finetune"):
         warmup, epochs = cfg[phase].warmup_epochs, cfg[phase].epochs
         allowed = f"an integer in [0, {phase}.epochs={epochs}]"
@@ -112,6 +112,8 @@ def validate_model(settings: DictConfig) -> None:
     if weights is not None and not Path(weights).is_file():
         raise UserError(f"model.weights={weights} is not allowed: no such file")
     if weights is not None:
+        from skr_cli.engine.checkpoint import CheckpointError, safe_load
+
         try:
             safe_load(Path(weights))
         except CheckpointError as err:
@@ -163,6 +165,8 @@ def apply_search(cfg: DictConfig, config_file: Path | None) -> dict[str, object]
             raise UserError(f"search.space.{key}: no such config key")
         OmegaConf.update(cfg, key, value, merge=False)
     if config_file is not None and config_file.exists():
+        from skr_cli.engine.checkpoint import atomic_write_bytes
+
         text = OmegaConf.to_yaml(cfg)
         atomic_write_bytes(config_file, lambda file: file.write(text.encode()))
     return values
@@ -190,6 +194,11 @@ def sweep_group(sweep_dir: str) -> str:
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="config")
 def app(cfg: DictConfig) -> None:
+    from skr_cli.engine.checkpoint import CheckpointError
+    from skr_cli.engine.distributed import is_main, world_size
+    from skr_cli.engine.train import NonFiniteLoss
+    from skr_cli.pipeline import finished, run
+
     hydra_cfg = HydraConfig.get()
     names = {group: hydra_cfg.runtime.choices[group] for group in ("dataset", "model", "heuristic")}
     out_dir = Path(hydra_cfg.runtime.output_dir)
@@ -197,7 +206,7 @@ def app(cfg: DictConfig) -> None:
     subdir = hydra_cfg.output_subdir
     try:
         apply_search(cfg, out_dir / subdir / "config.yaml" if subdir else None)
-        validate(cfg)
+        validate(cfg, world_size())
         metrics = finished(cfg, out_dir)
         if metrics is not None:  # a sweep run again: this job already finished
             print(f"skr-run: {out_dir} holds a finished run of this config; nothing to do")
@@ -269,6 +278,24 @@ def check_composes(args: list[str]) -> DictConfig:
 INSPECTING = ("-h", "--help", "--hydra-help", "-c", "--cfg", "-i", "--info", "-sc")
 
 
+def check_single_run(args: list[str], cfg: DictConfig) -> None:
+    """Validates a single run's config as composed from the command line (what :func:`app`
+    validates again, with a random-search trial's draw applied), so that a bad value stops
+    before torch loads. Sweeps, trials and every command line with one of Hydra's flags (``-m``,
+    ``--cfg``, ``--config-name``, …) are left to :func:`app`, and so is a config that only the
+    run can resolve."""
+    if any(arg.startswith("-") for arg in args):
+        return
+    task = OmegaConf.masked_copy(cfg, [key for key in cfg if key != "hydra"])
+    try:
+        if OmegaConf.select(task, "search.trial") is not None:
+            return
+        OmegaConf.to_container(task, resolve=True)
+    except OmegaConfBaseException:
+        return
+    validate(task, int(os.environ.get("WORLD_SIZE", "1")))
+
+
 def check_output_dir(args: list[str], cfg: DictConfig) -> None:
     """Stops in one line where the run's folder (``hydra.run.dir``; a sweep's
     ``hydra.sweep.dir``) can be neither created nor written, before Hydra tries to."""
@@ -296,6 +323,8 @@ def ffmpeg_for_torchcodec(args: list[str], cfg: DictConfig) -> None:
     asked = OmegaConf.select(cfg, "dataset.decoder") == "torchcodec" or swept
     if not asked or os.environ.get(PYAV_FFMPEG):
         return
+    from skr_cli.data.video import pyav_ffmpeg_folder, torchcodec_error
+
     if torchcodec_error() is None:
         return
     try:
@@ -322,6 +351,8 @@ def distributed_overrides(args: list[str]) -> list[str]:
     """Under torchrun: every rank writes into rank 0's folder (Hydra's default one is named by
     the time, which ranks may read a second apart: rank 0's time is broadcast and put into the
     configured pattern), and only rank 0 records the config there."""
+    from skr_cli.engine.distributed import broadcast, is_main
+
     if any(arg in ("-m", "--multirun") for arg in args):
         raise UserError("torchrun runs one run on several processes, not a sweep (--multirun)")
     extra = []
@@ -340,7 +371,10 @@ def main() -> None:
         check_choices(sys.argv[1:])
         composed = check_composes(sys.argv[1:])
         check_output_dir(sys.argv[1:], composed)
+        check_single_run(sys.argv[1:], composed)
         ffmpeg_for_torchcodec(sys.argv[1:], composed)
+        from skr_cli.engine.distributed import setup, teardown  # torch loads from here on
+
         if setup():  # started by torchrun: one run on several processes
             sys.argv += distributed_overrides(sys.argv[1:])
     except UserError as err:

@@ -22,14 +22,18 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from skr_cli.choices import (
+    BALANCES,
+    DECODERS,
+    LOWRANK_PHASES,
+    MODES,
+    PRECISIONS,
+    SCHEDULES,
+    SCOPES,
+    SYNTHETIC_CLASSES,
+    TARGETS,
+)
 from skr_cli.configs import config_dir
-from skr_cli.data.synthetic import CLASSES
-from skr_cli.data.video import DECODERS
-from skr_cli.engine.train import PRECISIONS
-from skr_cli.pipeline.lowrank import LOWRANK_PHASES
-from skr_cli.pruning.plan import SCOPES
-from skr_cli.relocation import BALANCES, SCHEDULES, TARGETS
-from skr_cli.tracking.wandb_run import MODES
 
 
 def _allowed(text: str) -> WrapValidator:
@@ -125,7 +129,7 @@ class Generator(Group):
 
 class SyntheticDataset(Dataset):
     target: Literal["skr_cli.data.sources.SyntheticSource"] = Field(alias="_target_")
-    num_classes: rule(int, f"an integer in [2, {len(CLASSES)}]", ge=2, le=len(CLASSES))
+    num_classes: rule(int, f"an integer in [2, {SYNTHETIC_CLASSES}]", ge=2, le=SYNTHETIC_CLASSES)
     cache_dir: Text
     generator: Generator
 

@@ -32,7 +32,6 @@ import av
 import numpy as np
 import torch
 
-DECODERS = ("pyav", "torchcodec")
 REORDER_SLACK = 2  # frames decoded past the last wanted one, to catch out-of-order B-frames
 HEADER_SLACK = 1  # frames a header may count that never decode (packed B-frames, off-by-one muxers)
 

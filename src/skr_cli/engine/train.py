@@ -14,6 +14,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 from tqdm import tqdm
 
+from skr_cli.choices import PRECISIONS
 from skr_cli.data.clips import Batch
 from skr_cli.engine.checkpoint import PhaseCheckpoint, Progress
 from skr_cli.engine.distributed import wrap
@@ -27,7 +28,6 @@ Objective = Callable[[nn.Module, Tensor, Tensor, Tensor, int], Tensor]
 
 # Training precisions (``train.precision``): bf16 runs the forward pass and the loss under
 # bfloat16 autocast on a CUDA device; the weights and the optimiser stay in float32.
-PRECISIONS = ("fp32", "bf16")
 # Steps between two reads of the loss on an accelerator: each read waits for the device, so the
 # running loss and the finiteness check are kept on the device in between (on CPU: every step).
 READ_EVERY = 25

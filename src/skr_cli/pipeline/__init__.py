@@ -13,7 +13,6 @@ rerun into the same directory picks up the phases that already finished.
 - ``training``: a phase's training, saved, resumed after its last finished epoch, reloaded;
 - ``measure``: test accuracy, MACs and parameters, re-estimated batch norm, latency, timings;
 - ``outputs``: the run directory's phase outputs, read back on a rerun, and its config key;
-- ``errors``: the mistake in what the user asked for, reported in one line;
 - ``prune``: scoring, selection, rounds of removal, agreement between heuristics;
 - ``relocation``: Soft Knowledge Relocation and the (compensating) removal;
 - ``lowrank``: the proximal step during training and truncation afterwards;
@@ -21,9 +20,10 @@ rerun into the same directory picks up the phases that already finished.
 - ``run``: fine-tuning and the run from start to metrics.json.
 """
 
+from skr_cli.choices import LOWRANK_PHASES
+from skr_cli.errors import UserError
 from skr_cli.pipeline.dense import build_model
-from skr_cli.pipeline.errors import UserError
-from skr_cli.pipeline.lowrank import LOWRANK_PHASES, truncation_enabled
+from skr_cli.pipeline.lowrank import truncation_enabled
 from skr_cli.pipeline.run import finished, run
 from skr_cli.pipeline.runcontext import RunContext
 

@@ -27,8 +27,8 @@ from torch import nn
 
 from skr_cli.engine.checkpoint import write_json
 from skr_cli.engine.distributed import barrier, broadcast, is_main, main_only
+from skr_cli.errors import UserError
 from skr_cli.models import WeightsError
-from skr_cli.pipeline.errors import UserError
 from skr_cli.pipeline.lowrank import lowrank_step
 from skr_cli.pipeline.measure import measure
 from skr_cli.pipeline.outputs import phase_output

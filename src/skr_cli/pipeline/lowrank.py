@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from skr_cli.engine.distributed import is_main
+from skr_cli.errors import UserError
 from skr_cli.lowrank import (
     ProximalStep,
     factorise,
@@ -21,14 +22,12 @@ from skr_cli.lowrank import (
     spectrum_charts,
     truncation_plan,
 )
-from skr_cli.pipeline.errors import UserError
 from skr_cli.pipeline.measure import measure, measure_latency
 from skr_cli.pipeline.outputs import phase_output, resumed
 from skr_cli.pipeline.runcontext import RunContext, seed_phase
 from skr_cli.pipeline.training import trained
 
 # Training phases in which the low-rank regulariser can be active (`lowrank.phases`).
-LOWRANK_PHASES = ("pretrain", "relocation", "finetune")
 
 
 def chosen_convs(ctx: RunContext, model: nn.Module) -> dict[str, nn.Conv3d]:

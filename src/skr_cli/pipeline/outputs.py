@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from skr_cli.engine.checkpoint import write_json
 from skr_cli.engine.distributed import barrier
-from skr_cli.pipeline.errors import UserError
+from skr_cli.errors import UserError
 from skr_cli.pipeline.runcontext import RunContext
 
 

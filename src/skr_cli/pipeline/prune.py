@@ -15,9 +15,9 @@ from torch import nn
 
 from skr_cli.configs import config_dir
 from skr_cli.engine.checkpoint import write_json
+from skr_cli.errors import UserError
 from skr_cli.heuristics import Heuristic
 from skr_cli.heuristics.agreement import agreement
-from skr_cli.pipeline.errors import UserError
 from skr_cli.pipeline.loaders import calibration_batches
 from skr_cli.pipeline.outputs import phase_output, resumed
 from skr_cli.pipeline.relocation import relocate, remove

@@ -12,8 +12,8 @@ from torch import nn
 
 from skr_cli.engine.batchnorm import recalibrate_batchnorm
 from skr_cli.engine.checkpoint import load_state
+from skr_cli.errors import UserError
 from skr_cli.heuristics.base import CalibBatch
-from skr_cli.pipeline.errors import UserError
 from skr_cli.pipeline.loaders import calibration_batches, train_loader
 from skr_cli.pipeline.lowrank import lowrank_step
 from skr_cli.pipeline.outputs import phase_output

@@ -16,7 +16,7 @@ from omegaconf import DictConfig
 
 from skr_cli.data.clips import DamagedPath, VideoClips
 from skr_cli.data.video import torchcodec_problem
-from skr_cli.pipeline.errors import UserError
+from skr_cli.errors import UserError
 
 
 @dataclass

@@ -14,10 +14,11 @@ from collections.abc import Callable
 
 import torch
 
+from skr_cli.choices import SCOPES
+
 # layer name → sorted indices of the output channels to remove
 Plan = dict[str, list[int]]
 
-SCOPES = ("local", "global")
 
 
 def select_local(scores: dict[str, torch.Tensor], ratio: float, min_channels: int = 1) -> Plan:

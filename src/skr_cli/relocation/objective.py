@@ -24,11 +24,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim import Optimizer
 
+from skr_cli.choices import BALANCES
 from skr_cli.engine.train import READ_EVERY
 from skr_cli.relocation.penalty import Penalty
 from skr_cli.relocation.schedule import ramp
 
-BALANCES = ("none", "gradnorm")
 StepLog = Callable[[dict[str, float]], None]
 
 

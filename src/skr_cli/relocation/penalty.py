@@ -25,12 +25,12 @@ from contextlib import ExitStack, contextmanager
 import torch
 from torch import nn
 
+from skr_cli.choices import TARGETS
 from skr_cli.pruning.layers import PrunableLayer
 from skr_cli.pruning.plan import Plan
 from skr_cli.relocation.consumers import Consumer
 from skr_cli.relocation.span import SpanPenalty
 
-TARGETS = ("bn", "weights", "activation", "all", "span")
 ALL = ("bn", "weights", "activation")  # what ``all`` stands for
 PARAMETER_TERMS = ("bn", "weights")  # the terms that depend on parameters only
 

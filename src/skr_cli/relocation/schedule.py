@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-SCHEDULES = ("linear", "cosine", "exponential")
+from skr_cli.choices import SCHEDULES
 
 
 def ramp(schedule: str, progress: float, *, strength: float, rate: float) -> float:

@@ -17,8 +17,6 @@ from typing import Any
 
 from skr_cli.engine.distributed import is_main
 
-MODES = ("offline", "online", "disabled")
-
 
 class DisabledRun:
     """What a ``disabled`` run hands out: the calls a wandb run takes, doing nothing."""
