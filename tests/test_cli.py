@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -121,6 +123,31 @@ def test_bad_values_stop_with_one_line(
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"skr-run: error: {expected}"]
     assert not (tmp_path / "run" / "dense.pt").exists()  # stopped before any work
+
+
+def test_a_bad_value_stops_before_torch_loads(tmp_path: Path) -> None:
+    # the command line of a single run is checked with the light modules only; a sweep's jobs
+    # are checked again in the job (and in app for every run, a search trial's draw applied)
+    code = (
+        "import sys\n"
+        "from skr_cli.cli import main\n"
+        f"sys.argv = ['skr-run', 'debug=smoke', 'hydra.run.dir={tmp_path / 'run'}', "
+        "'relocation.strength=-1']\n"
+        "try:\n    main()\n"
+        "except SystemExit as stop:\n    print(stop.code, 'torch' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.split() == ["2", "False"], result.stderr
+    assert result.stderr.strip() == (
+        "skr-run: error: relocation.strength=-1 is not allowed: a number >= 0"
+    )
+
+
+def test_the_choice_values_name_what_the_code_has() -> None:
+    from skr_cli.choices import SYNTHETIC_CLASSES
+    from skr_cli.data.synthetic import CLASSES
+
+    assert SYNTHETIC_CLASSES == len(CLASSES)
 
 
 def test_an_output_folder_that_cannot_be_created_is_one_line(skr_run, tmp_path: Path) -> None:
