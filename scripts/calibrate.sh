@@ -5,7 +5,8 @@
 # learning rate (over a decade, at the study's budget) and length on the val split, every
 # heuristic at ratio 0.5 over 5 seeds, and the spread against the fine-tuning budget, as skr-run
 # sweeps two jobs at a time, then scripts/calibration_tables.py. The runs' small files (metrics,
-# configs) are kept under benchmarks/calibration/runs/, so a rerun skips every finished run.
+# configs, with project-relative paths) are kept under benchmarks/calibration/runs/, so a rerun
+# skips every finished run.
 # SKR_STUDY_JOBS sets the parallel jobs (default 2); extra arguments go to every skr-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,4 +19,5 @@ run experiment=calibration_tune finetune.optimizer.lr=0.002 finetune.epochs=3,6 
 run experiment=calibration "$@"
 run experiment=calibration_budget "$@"
 run experiment=calibration_budget prune.ratio=0.3 finetune.epochs=30 "$@"
+python scripts/relative_paths.py benchmarks/calibration/runs  # the kept runs name no machine
 python scripts/calibration_tables.py
