@@ -246,7 +246,3 @@ def test_kept_run_folders_hold_paths_relative_to_the_project(tmp_path: Path) -> 
     old = '"dense_cache": {"key": "c10a", "path": "/home/u/.cache/skr/dense/c10a/dense.pt"}'
     new = '"dense_cache": {"key": "c10a", "path": "dense/c10a/dense.pt"}'
     assert relative(old, "/srv/x/skr") == new
-    # what benchmarks/ keeps names no folder of the machine it ran on
-    kept = [p for p in (root / "benchmarks").rglob("*") if p.name in ("hydra.yaml", "metrics.json")]
-    leaking = [p for p in kept if str(root) in p.read_text()]
-    assert not leaking, leaking[:3]
