@@ -191,6 +191,49 @@ def test_normalisation_equals_torchvisions_to_dtype_and_normalize() -> None:
     torch.testing.assert_close(clip, reference.permute(1, 0, 2, 3), rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("frame_size", [(36, 48), (48, 36), (40, 40), (32, 32)])
+@pytest.mark.parametrize("count", [1, 4])
+def test_the_steps_give_torchvisions_pixels_and_draws(frame_size: tuple, count: int) -> None:
+    """The clip steps are torchvision's v2 transforms written out in torch: on the same frames
+    and the same random state, the same pixels, and the same random numbers used up."""
+    from torchvision.transforms import v2
+
+    from skr_cli.data.transforms import (
+        center_crop,
+        random_crop,
+        random_flip,
+        random_resize,
+        resize_short_side,
+    )
+
+    height, width = frame_size
+    frames = torch.randint(0, 256, (count, height, width, 3), dtype=torch.uint8)
+    planar = frames.permute(0, 3, 1, 2)  # (T, 3, H, W) with the decoder's interleaved layout
+    pairs = [
+        (v2.Resize(32, antialias=True), lambda f: resize_short_side(f, 32)),
+        (v2.CenterCrop(32), lambda f: center_crop(f, 32)),
+        (v2.RandomResize(32, 41, antialias=True), lambda f: random_resize(f, 32, 41)),
+        (v2.RandomCrop(32), lambda f: random_crop(f, 32)),
+        (v2.RandomHorizontalFlip(), random_flip),
+    ]
+    for draw in range(6):
+        for reference, ours in pairs:
+            torch.manual_seed(draw)
+            expected = reference(planar)
+            after_reference = torch.rand(1)
+            torch.manual_seed(draw)
+            got = ours(planar)
+            assert torch.equal(got, expected), (reference, draw)
+            assert torch.rand(1) == after_reference  # the same draws were taken
+        torch.manual_seed(draw)
+        augment = [v2.RandomResize(32, 41, antialias=True), v2.RandomCrop(32)]
+        steps = v2.Compose([*augment, v2.RandomHorizontalFlip()])
+        expected = steps(planar).permute(1, 0, 2, 3)
+        torch.manual_seed(draw)
+        clip = train_transform(32, [1.0, 1.25], True, [0.0] * 3, [1 / 255] * 3)(frames)
+        assert torch.equal(clip, expected.float()), draw  # mean 0, std 1/255: the pixels
+
+
 def test_normalisation_rounds_each_value_once() -> None:
     """Every value is ``x / (255 std) - mean / std`` rounded once to float32 (a fused
     multiply-add), whatever the clip's size: the frames here already have the clip's size, so

@@ -22,11 +22,11 @@ Tests check this rule against torch-pruning's dependency graph for every backbon
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from torch import nn
-from torchvision.models.video.resnet import VideoResNet
 
 from skr_cli.models.i3d import Unit3D
 
@@ -113,6 +113,7 @@ def _residual_stream_outputs(model: nn.Module) -> set[nn.Module]:
     In a torchvision VideoResNet that is the stem's last unit: layer1's first block adds its
     output to its own, with no projection in between.
     """
-    if isinstance(model, VideoResNet):
+    resnet = sys.modules.get("torchvision.models.video.resnet")  # loaded where one was built
+    if resnet is not None and isinstance(model, resnet.VideoResNet):
         return {model.stem[-1]}
     return set()
