@@ -9,8 +9,8 @@ swscale's resize costs more CPU time (measured with ``scripts/bench_data.py``'s 
 The steps are torchvision's v2 ``RandomResize``, ``RandomCrop``, ``RandomHorizontalFlip``,
 ``Resize`` and ``CenterCrop`` written out in torch: the same random draws in the same order and
 the same kernels, so the same pixels (a test compares them with torchvision's). Importing
-torchvision costs a process about two seconds (it loads ``torch._dynamo``), which every run of
-``skr-run`` would pay for five small functions.
+torchvision costs a process a few tenths of a second, and a second or two more where nothing else
+has loaded ``torch._dynamo`` (which it imports), for five small functions.
 """
 
 from __future__ import annotations

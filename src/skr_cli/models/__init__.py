@@ -2,8 +2,8 @@
 
 The builders live in the modules ``i3d``, ``pytorchvideo_resnet`` and ``torchvision_video``;
 importing one registers its builders in ``MODELS``. ``torchvision_video`` is imported when it or
-``MODELS`` is first asked for (``skr_cli.models.MODELS``): torchvision takes a process about two
-seconds to import, which a run of another model need not pay.
+``MODELS`` is first asked for (``skr_cli.models.MODELS``): a run of another model need not pay
+for importing torchvision (see ``skr_cli.data.transforms``).
 """
 
 import importlib
