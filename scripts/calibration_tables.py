@@ -290,7 +290,43 @@ def budget_part() -> dict[str, Any]:
         f"{ratio} × {epochs}": spread_row(finals)
         for (ratio, epochs), finals in sorted(cells.items())
     }
-    return {"cells": rows}
+    return {"cells": rows, "seeds": seeds_at_longest()}
+
+
+def seeds_at_longest() -> dict[str, Any]:
+    """Final top-1 over seeds of the heuristics run with more than one seed at ratio 0.5 with the
+    longest budget (random and the best heuristic at 10 epochs), next to the same heuristics'
+    10-epoch runs: does random's gap close with a longer budget?"""
+    runs: dict[tuple[int, str], dict[int, float]] = defaultdict(dict)
+    for sweep in ("budget", "study"):
+        for _, m in finished(sweep):
+            if m["prune_ratio"] == 0.5:
+                runs[(m["finetune_epochs"], m["heuristic"])][m["seed"]] = m["final"]["top1"]
+    budgets = {epochs for (epochs, _), seeds in runs.items() if len(seeds) > 1 and epochs > 10}
+    if not budgets:
+        return {}
+    longest = max(budgets)
+    names = sorted(h for (epochs, h), seeds in runs.items() if epochs == longest and len(seeds) > 1)
+    part: dict[str, Any] = {"epochs": longest, "heuristics": {}}
+    for name in names:
+        long_runs = runs[(longest, name)]
+        short = {s: v for s, v in runs[(10, name)].items() if s in long_runs}
+        part["heuristics"][name] = {
+            "seeds": sorted(long_runs),
+            str(longest): mean_std(list(long_runs.values())),
+            "10": mean_std(list(short.values())),
+        }
+    if {"random"} < set(names):
+        best = max((n for n in names if n != "random"), key=lambda n: part["heuristics"][n]["10"])
+        paired = [
+            runs[(longest, best)][s] - runs[(longest, "random")][s]
+            for s in runs[(longest, "random")]
+            if s in runs[(longest, best)]
+        ]
+        part["best"] = best
+        part["best_minus_random"] = mean_std(paired)
+        part["paired_seeds"] = len(paired)
+    return part
 
 
 # ---------------------------------------------------------------------------------- markdown
@@ -377,6 +413,7 @@ def markdown(
         ]
         header = ["lr × epochs", "l1", "random", "apoz", "mean", "std", "mean − std"]
         lines += table(header, rows)
+        lines += seeds_lines(budget["seeds"])
         lines += ["", f"Best: {tune['best']} (`conf/finetune/study.yaml` holds the choice)."]
     else:
         lines.append("Not measured yet.")
@@ -529,6 +566,31 @@ def tune_effect(tune: dict[str, Any], epochs: int = 10) -> str:
     )
 
 
+def seeds_lines(part: dict[str, Any]) -> list[str]:
+    if not part:
+        return []
+    longest = part["epochs"]
+    lines = [
+        "",
+        f"Over seeds at ratio 0.5, {longest} against 10 epochs (the same seeds; `skr-run -m "
+        f"experiment=calibration_budget finetune.epochs={longest} heuristic=random,taylor "
+        "seed=1,2,3,4` adds them to seed 0):",
+        "",
+    ]
+    rows = [
+        [name, str(len(h["seeds"])), ms(tuple(h["10"])), ms(tuple(h[str(longest)]))]
+        for name, h in part["heuristics"].items()
+    ]
+    lines += table(["heuristic", "seeds", "10 epochs", f"{longest} epochs"], rows)
+    if "best" in part:
+        lines += [
+            "",
+            f"{part['best']} − random at {longest} epochs, paired by seed: "
+            f"{ms(tuple(part['best_minus_random']))} points over {part['paired_seeds']} seeds.",
+        ]
+    return lines
+
+
 def budget_effect(budget: dict[str, Any], study: dict[str, Any]) -> str:
     cells = budget["cells"]
     at = {cell: row for cell, row in cells.items() if cell.startswith("0.5 × ") and row["std"]}
@@ -547,7 +609,17 @@ def budget_effect(budget: dict[str, Any], study: dict[str, Any]) -> str:
         f"spread (std, points) at ratio 0.5 by budget: {curve} (seed 0). Best − random at "
         f"{longest} epochs: {', '.join(gaps) or '—'}. Over 5 seeds at 10 epochs: random − mean "
         f"of the 8 criteria {signed(study['random_gap'], 1)}, best − random "
-        f"{signed(study['best_minus_random'], 1)}"
+        f"{signed(study['best_minus_random'], 1)}" + longest_seeds_text(budget["seeds"])
+    )
+
+
+def longest_seeds_text(part: dict[str, Any]) -> str:
+    if "best" not in part:
+        return ""
+    gap = part["best_minus_random"]
+    return (
+        f"; at {part['epochs']} epochs {part['best']} − random {ms(tuple(gap))} "
+        f"({part['paired_seeds']} seeds, paired)"
     )
 
 
