@@ -290,7 +290,42 @@ def budget_part() -> dict[str, Any]:
         f"{ratio} × {epochs}": spread_row(finals)
         for (ratio, epochs), finals in sorted(cells.items())
     }
-    return {"cells": rows, "seeds": seeds_at_longest()}
+    return {"cells": rows, "seeds": seeds_at_longest(), "cost": run_cost()}
+
+
+def run_cost() -> dict[str, Any]:
+    """Per prune ratio, a run's phase seconds (pretraining aside) fitted as ``fixed + per_epoch ×
+    fine-tuning epochs`` by least squares over the budget sweep's runs (1, 3 and 30 epochs, two
+    jobs at a time on 2 cores, the sweep that runs last and alone), and the study run at 10
+    epochs that the fit gives."""
+    points: dict[float, list[tuple[int, float]]] = defaultdict(list)
+    for _, m in finished("budget"):
+        seconds = sum(v for k, v in m["timings_s"].items() if k != "pretrain")
+        points[m["prune_ratio"]].append((m["finetune_epochs"], seconds))
+    fits = {}
+    for ratio, pairs in sorted(points.items()):
+        if len({e for e, _ in pairs}) < 2:
+            # one budget only: its runs' mean fixed part is unknown; take the 0.5 fit's
+            continue
+        fit = scipy_stats.linregress([e for e, _ in pairs], [t for _, t in pairs])
+        fits[str(ratio)] = {
+            "runs": len(pairs),
+            "fixed": fit.intercept,
+            "per_epoch": fit.slope,
+            "at_10": fit.intercept + 10 * fit.slope,
+        }
+    for ratio, pairs in sorted(points.items()):
+        if str(ratio) in fits or "0.5" not in fits:
+            continue
+        fixed = fits["0.5"]["fixed"]
+        per_epoch = statistics.fmean((t - fixed) / e for e, t in pairs)
+        fits[str(ratio)] = {
+            "runs": len(pairs),
+            "fixed": fixed,
+            "per_epoch": per_epoch,
+            "at_10": fixed + 10 * per_epoch,
+        }
+    return fits
 
 
 def seeds_at_longest() -> dict[str, Any]:
@@ -515,17 +550,45 @@ def markdown(
     ]
     lines += table(["phenomenon", "ours", "published", "command"], rows)
     lines += ["", "## Cost (item 6)", ""]
-    lines.append(
-        "One study run (score → remove → fine-tune → 3 evaluations): "
-        f"{num(study['seconds_per_run'], 0)} s on one CPU thread, of which fine-tuning "
-        f"{num(study['finetune_seconds'], 0)} s (mean over {study['runs']} runs of "
-        "`experiment=calibration`, two at a time on 2 cores); one dense model: "
-        f"{num(study['dense_seconds'], 0)} s ({dense_source(study)}). The 5-seed study "
-        f"(270 runs and 5 dense models) needs about {num(study_hours(study), 1)} h of wall time "
-        "on 2 cores. These timings were taken with other jobs sharing the two cores: upper "
-        "bounds."
-    )
+    lines += cost_lines(study, budget["cost"])
     return "\n".join(lines) + "\n"
+
+
+def cost_lines(study: dict[str, Any], cost: dict[str, Any]) -> list[str]:
+    lines = []
+    if "0.5" in cost:
+        fit = cost["0.5"]
+        others = "; ".join(
+            f"at ratio {ratio}: {num(c['at_10'], 0)} s ({num(c['per_epoch'], 1)} s per epoch)"
+            for ratio, c in cost.items()
+            if ratio != "0.5"
+        )
+        lines.append(
+            "One study run (score → remove → fine-tune → 3 evaluations), fitted as fixed + per "
+            f"epoch over the {fit['runs']} budget runs at ratio 0.5 (1, 3 and 30 epochs; two jobs "
+            f"at a time on the 2 cores, one torch thread each): {num(fit['fixed'], 0)} s fixed "
+            "(scoring, removal, batch-norm re-estimation, 3 evaluations of 3360 videos) + "
+            f"{num(fit['per_epoch'], 1)} s per fine-tuning epoch = {num(fit['at_10'], 0)} s at "
+            f"the study's 10 epochs" + (f"; {others}." if others else ".")
+        )
+    lines.append(
+        f"The precision sweep's own runs took {num(study['seconds_per_run'], 0)} s each on "
+        f"average (fine-tuning {num(study['finetune_seconds'], 0)} s; {study['runs']} runs, part "
+        "of them beside other work on the same cores). One dense model: "
+        f"{num(study['dense_seconds'], 0)} s ({dense_source(study)})."
+    )
+    hours = study_hours(study, cost)
+    if hours is not None:
+        lines += [
+            "",
+            "The 5-seed study (270 runs: 9 heuristics × 3 ratios × relocation off/on × 5 seeds, "
+            f"and 5 dense models) on 2 cores: about {num(hours, 1)} h of phase time "
+            "(target ≤ 4 h), "
+            "taking ratio 0.7's runs at ratio 0.5's cost (they are smaller, so cheaper) and a "
+            "relocation run's fine-tuning at +25 % (the span target's cost per step, the dearest; "
+            "`scripts/bench_train.py`). Each job adds a few seconds of start-up.",
+        ]
+    return lines
 
 
 def dense_source(study: dict[str, Any]) -> str:
@@ -538,10 +601,16 @@ def dense_source(study: dict[str, Any]) -> str:
     return f"mean of {len(measured)} trained, scaled to 2160 training videos: {', '.join(parts)}"
 
 
-def study_hours(study: dict[str, Any]) -> float | None:
-    if study["seconds_per_run"] is None or study["dense_seconds"] is None:
+def study_hours(study: dict[str, Any], cost: dict[str, Any]) -> float | None:
+    """Hours of phase time on 2 cores for the 270-run study (two jobs at a time)."""
+    if "0.5" not in cost or study["dense_seconds"] is None:
         return None
-    return (270 * study["seconds_per_run"] + 5 * study["dense_seconds"]) / 2 / 3600
+    seconds = 0.0
+    for ratio in ("0.3", "0.5", "0.7"):
+        fit = cost.get(ratio, cost["0.5"])
+        relocated = fit["fixed"] + 10 * fit["per_epoch"] * 1.25
+        seconds += 45 * fit["at_10"] + 45 * relocated  # 9 heuristics x 5 seeds, off and on
+    return (seconds + 5 * study["dense_seconds"]) / 2 / 3600
 
 
 def tune_effect(tune: dict[str, Any], epochs: int = 10) -> str:
