@@ -5,7 +5,8 @@ Run by scripts/calibrate.sh (``make calibrate``) after its sweeps:
     python scripts/calibration_tables.py
 It reads the finished runs under benchmarks/calibration/runs/:
 - dense/seed=*/: eval_dense.json (the study's dense model per seed), agreement.json (every
-  heuristic scored on it; reduced to agreement_mean.json, which is kept in git) and timings.json;
+  heuristic scored on it; reduced to agreement_mean.json and, with dense.pt's filter sizes, to
+  agreement_fan_in.json, both kept in git) and timings.json;
   dense_e30/seed=*/: the same with the 30-epoch recipe that this one replaced;
 - tune/*/metrics.json: the baseline's fine-tuning learning rate on the val split;
 - study/*/metrics.json: every heuristic at prune ratio 0.5 with the study's budget, 5 seeds;
@@ -81,6 +82,72 @@ def agreement_mean(run_dir: Path) -> dict[str, Any] | None:
     return json.loads(small.read_text())
 
 
+FAN_IN_BINS = ((0, 100), (100, 300), (300, 1000), (1000, None))  # weights per filter
+
+
+def l1_l2_by_fan_in(run_dir: Path) -> dict[str, Any] | None:
+    """Per layer of a dense run, Kendall τ between its l1 and l2 scores against the weights per
+    filter (input channels × kernel volume), kept small in agreement_fan_in.json: do the two
+    norms order small filters less alike?"""
+    small = run_dir / "agreement_fan_in.json"
+    if not small.exists():
+        full, weights = run_dir / "agreement.json", run_dir / "dense.pt"
+        if not (full.exists() and weights.exists()):
+            return None
+        from skr_cli.engine.checkpoint import safe_load
+
+        data = json.loads(full.read_text())
+        state = safe_load(weights)
+        state = state.get("model", state)
+        pairs = []
+        for layer in data["layers"]:
+            convs = [k for k in state if k.startswith(f"{layer}.") and k.endswith("weight")]
+            convs = [k for k in convs if state[k].dim() == 5]
+            if convs:
+                scores = data["scores"]
+                tau = scipy_stats.kendalltau(scores["l1"][layer], scores["l2"][layer])
+                pairs.append((int(state[convs[0]][0].numel()), float(tau.statistic)))
+        small.write_text(json.dumps({"fan_in_tau": pairs}) + "\n")
+    return json.loads(small.read_text())
+
+
+def fan_in_part() -> dict[str, Any]:
+    """τ(l1, l2) per layer over the 5 dense models, by weights per filter."""
+    pairs = []
+    for path in sorted((RUNS / "dense").glob("seed=*")):
+        found = l1_l2_by_fan_in(path)
+        if found:
+            pairs += found["fan_in_tau"]
+    if len(pairs) < 3:
+        return {}
+    bins = {}
+    for low, high in FAN_IN_BINS:
+        taus = [t for f, t in pairs if f >= low and (high is None or f < high)]
+        if taus:
+            bins[f"{low}–{high}" if high else f"≥ {low}"] = (statistics.fmean(taus), len(taus))
+    rho = scipy_stats.spearmanr([f for f, _ in pairs], [t for _, t in pairs])
+    spearman = (float(rho.statistic), float(rho.pvalue))
+    return {"layers": len(pairs), "bins": bins, "spearman": spearman}
+
+
+def agreement_text(dense: dict[str, Any]) -> str:
+    """The l1 and l2 plans' overlap, and τ(l1, l2) per layer by the weights per filter."""
+    jaccard = dense["jaccard"]
+    text = (
+        f"plans at ratio 0.5: Jaccard l1–l2 {num(jaccard.get('l1-l2'), 2)} (l1–random "
+        f"{num(jaccard.get('l1-random'), 2)})"
+    )
+    fan_in = dense["fan_in"]
+    if fan_in:
+        bins = ", ".join(f"{name}: {tau:.2f} ({n})" for name, (tau, n) in fan_in["bins"].items())
+        rho, p = fan_in["spearman"]
+        text += (
+            f"; per layer by weights per filter (layers × seeds): {bins}; Spearman ρ "
+            f"{rho:.2f} (p {p:.3f}) over {fan_in['layers']}"
+        )
+    return text
+
+
 def dense_seeds(sweep: str) -> dict[int, float]:
     """Seed → the dense model's test top-1, for a dense sweep."""
     seeds = {}
@@ -138,6 +205,7 @@ def dense_part() -> dict[str, Any]:
         "binomial_se": binomial_se(mean, count) if mean is not None and count else None,
     }
     pairs: dict[str, list[float]] = defaultdict(list)
+    jaccard: dict[str, list[float]] = defaultdict(list)
     for seed in sorted(seeds):
         agreement = seeds[seed]["agreement"]
         if agreement is None:
@@ -147,7 +215,10 @@ def dense_part() -> dict[str, Any]:
             for j, b in enumerate(names):
                 if i < j:
                     pairs[f"{a}-{b}"].append(agreement["kendall_tau"][i][j])
+                    jaccard[f"{a}-{b}"].append(agreement["jaccard"][i][j])
     part["recipes"] = dense_recipes()
+    part["jaccard"] = {pair: statistics.fmean(v) for pair, v in jaccard.items()}
+    part["fan_in"] = fan_in_part()
     part["kendall_tau"] = {pair: statistics.fmean(v) for pair, v in pairs.items()}
     part["kendall_tau_seeds"] = {pair: len(v) for pair, v in pairs.items()}
     return part
@@ -524,7 +595,8 @@ def markdown(
         [
             "(a) Kendall τ between l1 and l2 scores (layer mean)",
             f"{num(tau.get('l1-l2'), 2)} ({dense['kendall_tau_seeds'].get('l1-l2', 0)} seeds); "
-            f"l1–fpgm {num(tau.get('l1-fpgm'), 2)}, l2–fpgm {num(tau.get('l2-fpgm'), 2)}",
+            f"l1–fpgm {num(tau.get('l1-fpgm'), 2)}, l2–fpgm {num(tau.get('l2-fpgm'), 2)}; "
+            f"{agreement_text(dense)}",
             "almost identical rankings for L1, L2 and geometric median (Huang et al. 2021)",
             "`skr-run -m experiment=calibration_dense`",
         ],
