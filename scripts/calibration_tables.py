@@ -519,7 +519,6 @@ def markdown(
         ]
         header = ["lr × epochs", "l1", "random", "apoz", "mean", "std", "mean − std"]
         lines += table(header, rows)
-        lines += seeds_lines(budget["seeds"])
         lines += ["", f"Best: {tune['best']} (`conf/finetune/study.yaml` holds the choice)."]
     else:
         lines.append("Not measured yet.")
@@ -587,6 +586,7 @@ def markdown(
             "best − random",
         ]
         lines += table(header, rows)
+        lines += seeds_lines(budget["seeds"])
     else:
         lines.append("Not measured yet.")
     lines += ["", "## Against published phenomena (item 5)", ""]
