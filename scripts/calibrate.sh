@@ -22,5 +22,7 @@ run experiment=calibration_budget "$@"
 run experiment=calibration_budget prune.ratio=0.3 finetune.epochs=30 "$@"
 # random against the best heuristic at 10 epochs (taylor) at the longest budget, over 5 seeds
 run experiment=calibration_budget finetune.epochs=30 heuristic=random,taylor seed=1,2,3,4 "$@"
+# what a run costs at ratio 0.7 (the fit of benchmarks/calibration.md's cost needs two budgets)
+run experiment=calibration_budget prune.ratio=0.7 finetune.epochs=1,3 heuristic=l1 "$@"
 python scripts/relative_paths.py benchmarks/calibration/runs  # the kept runs name no machine
 python scripts/calibration_tables.py
