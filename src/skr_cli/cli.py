@@ -41,11 +41,12 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def validate(cfg: DictConfig, processes: int = 1) -> None:
+def validate(cfg: DictConfig, processes: int = 1, read_weights: bool = True) -> None:
     """Stops before any work on a value that is not allowed, naming the key and what is: first
     every key against its group's schema (types, ranges, choices, no unknown keys), then the
     rules that relate several keys or look at the machine (folders, files, devices).
-    ``processes``: how many run it together (torchrun's ranks; 1 otherwise)."""
+    ``processes``: how many run it together (torchrun's ranks; 1 otherwise). ``read_weights``
+    false: ``model.weights`` must exist, but its content is left to the run's own check."""
     for key in cfg.required:  # values an experiment cannot run without (a checkpoint, a path)
         if OmegaConf.select(cfg, key) is None:
             raise UserError(f"{key} is required by this experiment: set it, e.g. {key}=...")
@@ -62,7 +63,7 @@ def validate(cfg: DictConfig, processes: int = 1) -> None:
     _check(ok, "eval.split", split, "test, or val with dataset.val_fraction > 0")
     check_writable("cache_dir", cfg.cache_dir)
     validate_dataset(cfg.dataset)
-    validate_model(cfg.model)
+    validate_model(cfg.model, read_weights)
 
 
 def validate_device(device: str) -> None:
@@ -104,14 +105,14 @@ def validate_dataset(settings: DictConfig) -> None:
         check_writable("dataset.cache_dir", settings.cache_dir)
 
 
-def validate_model(settings: DictConfig) -> None:
-    """``model.weights``: a file that exists and holds tensors only (a file that carries pickled
-    code is refused here, before any work, and nothing in it runs; its keys are checked when the
-    model is built)."""
+def validate_model(settings: DictConfig, read_weights: bool = True) -> None:
+    """``model.weights``: a file that exists and (``read_weights``) holds tensors only (a file
+    that carries pickled code is refused here, before any work, and nothing in it runs; its keys
+    are checked when the model is built)."""
     weights = settings.get("weights")
     if weights is not None and not Path(weights).is_file():
         raise UserError(f"model.weights={weights} is not allowed: no such file")
-    if weights is not None:
+    if weights is not None and read_weights:
         from skr_cli.engine.checkpoint import CheckpointError, safe_load
 
         try:
@@ -290,10 +291,9 @@ def check_single_run(args: list[str], cfg: DictConfig) -> None:
     try:
         if OmegaConf.select(task, "search.trial") is not None:
             return
-        OmegaConf.to_container(task, resolve=True)
+        validate(task, int(os.environ.get("WORLD_SIZE", "1")), read_weights=False)
     except OmegaConfBaseException:
         return
-    validate(task, int(os.environ.get("WORLD_SIZE", "1")))
 
 
 def check_output_dir(args: list[str], cfg: DictConfig) -> None:

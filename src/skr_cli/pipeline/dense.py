@@ -92,6 +92,12 @@ def _file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+def cache_entry(cache_dir: str | Path, key: str) -> Path:
+    """The folder of the shared dense model ``key``: ``cache_dir/dense/<key>``, absolute (never
+    inside the run folder)."""
+    return Path(cache_dir).resolve() / "dense" / key
+
+
 def pretrain(ctx: RunContext) -> tuple[nn.Module, dict[str, Any]]:
     """Builds the model and trains it on the task — or loads the shared checkpoint when a job
     of the same seed already trained it.
@@ -126,7 +132,7 @@ def pretrain(ctx: RunContext) -> tuple[nn.Module, dict[str, Any]]:
         return train_into("dense.pt"), {"key": None, "cached": cached, "path": "dense.pt"}
 
     key = dense_key(cfg)
-    entry = Path(cfg.cache_dir).resolve() / "dense" / key  # absolute: not inside the run folder
+    entry = cache_entry(cfg.cache_dir, key)
     path = entry / "dense.pt"
     cached = broadcast(path.exists())  # under torchrun: rank 0's view, on every rank
     if not cached:
@@ -170,8 +176,8 @@ def measure_dense(ctx: RunContext, model: nn.Module, provenance: dict[str, Any])
     dataset = dataset_settings(ctx.cfg, without=("num_workers", "cache_dir", "cache_decoded"))
     settings = {"dataset": dataset, "split": ctx.cfg.eval.split}
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
-    entry = Path(ctx.cfg.cache_dir).resolve() / provenance["path"]
-    shared = entry.parent / f"eval_{ctx.cfg.eval.split}_{digest}.json"
+    entry = cache_entry(ctx.cfg.cache_dir, provenance["key"])
+    shared = entry / f"eval_{ctx.cfg.eval.split}_{digest}.json"
     own = phase_output(ctx, "eval_dense.json")
     if is_main() and shared.exists() and not own.exists():
         shutil.copyfile(shared, own)

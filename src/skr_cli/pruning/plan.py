@@ -20,7 +20,6 @@ from skr_cli.choices import SCOPES
 Plan = dict[str, list[int]]
 
 
-
 def select_local(scores: dict[str, torch.Tensor], ratio: float, min_channels: int = 1) -> Plan:
     """Removes the ``floor(ratio · C)`` lowest-scoring channels of every layer, keeping at least
     ``min_channels`` (and at least one) in each.
