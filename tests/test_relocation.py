@@ -22,6 +22,7 @@ from skr_cli.pruning.plan import select_local
 from skr_cli.pruning.remove import remove_channels
 from skr_cli.relocation import (
     Distillation,
+    Distilled,
     Penalty,
     Ramp,
     Relocation,
@@ -274,6 +275,18 @@ def test_distillation_is_zero_against_itself_and_positive_otherwise() -> None:
         0.0, abs=1e-6
     )
     assert Distillation(other, 1.0, 4.0)(clips, logits).item() > 0
+
+
+def test_fine_tuning_with_distillation_adds_the_weighted_term_to_the_cross_entropy() -> None:
+    student, other = tiny(0.0625).eval(), tiny(0.0625, seed=1).eval()
+    clips, labels = CLIP.repeat(2, 1, 1, 1, 1), torch.tensor([0, 1])
+    logits = student(clips)
+    task = F.cross_entropy(logits, labels, label_smoothing=0.1)
+    itself = Distilled(Distillation(copy.deepcopy(student), 2.0, 4.0), label_smoothing=0.1)
+    assert itself(student, clips, labels, logits, 0).item() == pytest.approx(task.item(), abs=1e-5)
+    teacher = Distillation(other, 2.0, 4.0)
+    loss = Distilled(teacher, label_smoothing=0.1)(student, clips, labels, logits, 0)
+    assert loss.item() == pytest.approx(task.item() + 2.0 * teacher(clips, logits).item(), rel=1e-5)
 
 
 # ---------------------------------------------------------------------- relocation and removal

@@ -14,7 +14,8 @@ pytestmark = pytest.mark.slow
 
 SMOKE = ("debug=smoke", "logger.mode=disabled")
 # every option at once: a penalty on everything in the loss, balanced by GradNorm, with
-# distillation, an exponential ramp, compensation at removal and the low-rank proximal step
+# distillation (also in fine-tuning), an exponential ramp, compensation at removal and the
+# low-rank proximal step
 EVERY_OPTION = (
     "relocation.strength=0.5",
     "relocation.target=all",
@@ -22,6 +23,7 @@ EVERY_OPTION = (
     "relocation.balance=gradnorm",
     "relocation.schedule=exponential",
     "relocation.distill.weight=1.0",
+    "relocation.distill.finetune=true",
     "relocation.compensate=true",
     "lowrank.weight=0.01",
     "lowrank.phases=[relocation]",

@@ -267,6 +267,7 @@ class Prune(Group):
 class Distill(Group):
     weight: NonNegative
     temperature: Positive
+    finetune: bool
 
 
 def _no_repeats(names: str | list[str]) -> str | list[str]:

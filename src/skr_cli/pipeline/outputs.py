@@ -39,6 +39,7 @@ def resumed(ctx: RunContext, name: str, compute: Callable[[], dict[str, Any]]) -
 # before it was added is still found finished (and resumed) rather than refused as another config.
 KEYS_ADDED_LATER: dict[tuple[str, ...], Any] = {
     ("relocation", "span_positions"): 4096,
+    ("relocation", "distill", "finetune"): False,
 }
 
 

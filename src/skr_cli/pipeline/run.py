@@ -32,6 +32,7 @@ from skr_cli.pruning.count import MAC_CONVENTION
 from skr_cli.pruning.history import pruning_history
 from skr_cli.pruning.layers import prunable_layers
 from skr_cli.pruning.plan import Plan
+from skr_cli.relocation import Distillation, Distilled
 from skr_cli.tracking.metrics import write_metrics
 from skr_cli.tracking.wandb_run import wandb_run
 
@@ -42,7 +43,17 @@ def relocation_epochs(cfg: DictConfig) -> int:
     return cfg.relocation.epochs * cfg.prune.steps if relocation_active(cfg) else 0
 
 
-def finetune(ctx: RunContext, model: nn.Module, plans: list[Plan]) -> nn.Module:
+def finetune_objective(ctx: RunContext, dense: nn.Module) -> Distilled | None:
+    """Fine-tuning's loss where ``relocation.distill.finetune`` carries distillation from the
+    dense model on after removal (None: the plain cross-entropy)."""
+    distill = ctx.cfg.relocation.distill
+    if not (distill.finetune and distill.weight > 0):
+        return None
+    teacher = Distillation(dense.eval(), distill.weight, distill.temperature)
+    return Distilled(teacher, label_smoothing=ctx.cfg.finetune.label_smoothing)
+
+
+def finetune(ctx: RunContext, model: nn.Module, plans: list[Plan], dense: nn.Module) -> nn.Module:
     """Trains the pruned model with a fresh optimiser (removal replaced its parameters), on the
     rest of the one learning-rate schedule that the relocation phases began: after relocation
     the rate goes on decaying from where it stood, it never restarts at the full rate.
@@ -51,7 +62,8 @@ def finetune(ctx: RunContext, model: nn.Module, plans: list[Plan]) -> nn.Module:
     ``skr_cli.pruning.history.load_pruned`` rebuilds it from the dense architecture.
     When relocation phases ran, their epochs come out of ``finetune.epochs`` (a fair budget).
     With ``finetune.recalibrate_bn`` the pruned model's batch-norm statistics are re-estimated
-    first (the same batches as ``pruned.*_bn_recal``).
+    first (the same batches as ``pruned.*_bn_recal``). With ``relocation.distill.finetune`` it
+    distils from ``dense`` too.
     """
     seed = seed_phase(ctx.cfg.seed, "finetune")
     step = lowrank_step(ctx, model, "finetune")
@@ -69,6 +81,7 @@ def finetune(ctx: RunContext, model: nn.Module, plans: list[Plan]) -> nn.Module:
         output="final.pt",
         after_step=step,
         extra=pruning_history(plans, list(ctx.example.shape[1:])),
+        objective=finetune_objective(ctx, dense),
         span=(spent, ctx.cfg.finetune.epochs),
     )
 
@@ -151,7 +164,7 @@ def run(
         relocated = relocation_metrics(ctx, rounds)  # relocation phases and loss jumps, per round
         pruned_eval = timed(ctx, "evaluate_pruned", measure, ctx, pruned, "pruned")
         pruned_eval |= timed(ctx, "bn_recal", measure_recalibrated, ctx, pruned)
-        final = timed(ctx, "finetune", finetune, ctx, pruned, plans)
+        final = timed(ctx, "finetune", finetune, ctx, pruned, plans, dense)
         final_eval = timed(ctx, "evaluate_final", measure, ctx, final, "final")
         latency = measure_latency(ctx, {"dense": dense, "final": final})
         lowrank = None  # compression-aware training: the factorised fine-tuned model

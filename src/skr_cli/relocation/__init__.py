@@ -7,7 +7,14 @@ compensation into the consumers at removal.
 from skr_cli.relocation.compensate import compensate, fold, ridge_fit
 from skr_cli.relocation.consumers import Consumer, find_consumers
 from skr_cli.relocation.measure import calibration_loss, energy_share
-from skr_cli.relocation.objective import BALANCES, Distillation, Ramp, Relocation, balanced
+from skr_cli.relocation.objective import (
+    BALANCES,
+    Distillation,
+    Distilled,
+    Ramp,
+    Relocation,
+    balanced,
+)
 from skr_cli.relocation.penalty import TARGETS, Penalty, target_terms
 from skr_cli.relocation.schedule import SCHEDULES, ramp
 from skr_cli.relocation.span import Site, SpanPenalty, span_share, span_sites
@@ -18,6 +25,7 @@ __all__ = [
     "TARGETS",
     "Consumer",
     "Distillation",
+    "Distilled",
     "Penalty",
     "Ramp",
     "Relocation",

@@ -65,6 +65,26 @@ class Distillation:
         return F.kl_div(student, teacher, reduction="batchmean", log_target=True) * tau**2
 
 
+@dataclass(frozen=True)
+class Distilled:
+    """``objective`` of fine-tuning with distillation: the cross-entropy (with
+    ``label_smoothing``) plus ``distillation.weight`` times its KL term."""
+
+    distillation: Distillation
+    label_smoothing: float = 0.0
+
+    def __call__(
+        self,
+        model: nn.Module,
+        clips: torch.Tensor,
+        labels: torch.Tensor,
+        logits: torch.Tensor,
+        step: int,
+    ) -> torch.Tensor:
+        task = F.cross_entropy(logits, labels, label_smoothing=self.label_smoothing)
+        return task + self.distillation.weight * self.distillation(clips, logits)
+
+
 @dataclass
 class Relocation:
     """``objective(model, clips, labels, logits, step) -> loss`` of the relocation phase.
