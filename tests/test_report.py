@@ -22,7 +22,14 @@ from skr_cli.report.cells import CellKey, analyze, baseline_of, group_cells, sho
 from skr_cli.report.cli import main
 from skr_cli.report.collect import Run, collect
 from skr_cli.report.plots import accuracy_figure, plot_cells, spread_figure
-from skr_cli.report.stats import complete_table, spread, spread_ratio, summarize, two_way_anova
+from skr_cli.report.stats import (
+    complete_table,
+    permutation_p,
+    spread,
+    spread_ratio,
+    summarize,
+    two_way_anova,
+)
 from skr_cli.report.tracking import sweep_group
 
 SEEDS = (0, 1, 2)
@@ -172,6 +179,23 @@ def test_spread_ratio_and_its_paired_bootstrap() -> None:
     assert one.ratio == pytest.approx(0.25) and one.low is None and one.high is None
 
 
+def test_the_permutation_test_tells_a_narrowed_spread_from_the_same_one() -> None:
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 0.5, size=(2, 9, 5))
+    levels = np.linspace(90, 98, 9)[:, None]  # the baseline's heuristics 8 points apart
+    baseline = levels + noise[0]
+    narrowed = 97 + (levels - 94) * 0.1 + noise[1]  # a tenth of the spread
+    assert permutation_p(narrowed, baseline, resamples=999, seed=0) == pytest.approx(1 / 1000)
+    same = levels + rng.normal(0, 0.5, size=(9, 5))
+    assert permutation_p(same, baseline, resamples=999, seed=0) > 0.05
+    assert permutation_p(baseline, baseline, resamples=99, seed=0) == 1.0
+    assert permutation_p(narrowed[:, :1], baseline[:, :1], resamples=99, seed=0) is None
+    ratio = spread_ratio(
+        list(narrowed.mean(1)), list(baseline.mean(1)), narrowed, baseline, resamples=999, seed=0
+    )
+    assert ratio.p_permutation == pytest.approx(1 / 1000) and ratio.high < 0.3
+
+
 # --- cells ------------------------------------------------------------------------------------
 
 
@@ -209,6 +233,13 @@ def test_cell_statistics_and_ratio_against_the_baseline(tmp_path: Path) -> None:
     assert relocated.ratio.ratio == pytest.approx(math.sqrt(13 / 496))
     assert relocated.ratio.seeds == 3
     assert relocated.ratio.low <= relocated.ratio.ratio <= relocated.ratio.high
+    # random is the baseline's worst: without it l1 (62 -> 67) and taylor (66 -> 68) remain
+    assert relocated.worst == "random" and list(relocated.without) == ["random"]
+    without = relocated.without["random"]
+    assert without.heuristics == 2 and without.seeds == 3
+    assert without.ratio == pytest.approx(1 / 4)  # |67 - 68| / |62 - 66|
+    assert without.mean_difference == pytest.approx((5 + 2) / 2)
+    assert 0 < relocated.ratio.p_permutation <= 1
 
 
 def test_keys_that_change_with_the_dataset_or_never_define_a_cell_do_not_split(

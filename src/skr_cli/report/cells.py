@@ -352,6 +352,10 @@ class CellStats:
     gaps: list[tuple[str, int]]  # (heuristic, seed) missing where another heuristic has it
     baseline: CellKey | None = None
     ratio: Ratio | None = None
+    # the same comparison without one heuristic: "random", and the baseline's worst (lowest mean)
+    # heuristic, so that no single collapse carries the result
+    without: dict[str, Ratio] = field(default_factory=dict)
+    worst: str | None = None  # the baseline cell's heuristic of lowest mean top-1
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -366,6 +370,8 @@ class CellStats:
             "gaps": [{"heuristic": h, "seed": s} for h, s in self.gaps],
             "baseline": self.baseline.label if self.baseline else None,
             "ratio": self.ratio.as_dict() if self.ratio else None,
+            "without": {name: ratio.as_dict() for name, ratio in self.without.items()},
+            "worst": self.worst,
             "notes": self.notes,
         }
 
@@ -398,18 +404,26 @@ def cell_stats(cell: Cell) -> CellStats:
     )
 
 
-def compare(stats: CellStats, base: CellStats, *, resamples: int, seed: int) -> Ratio:
+def compare(
+    stats: CellStats,
+    base: CellStats,
+    *,
+    resamples: int,
+    seed: int,
+    leave_out: Sequence[str] = (),
+) -> Ratio:
     """Spread ratio and mean difference of a relocation cell against its baseline cell.
 
-    Paired design: the heuristics both cells have, on the seeds both cells and all those
-    heuristics have (the bootstrap resamples these seeds, the same for both cells). The point
-    estimates use the same runs, so they equal the ratio of the cells' own spreads when no run
-    is missing; with no shared seed at all they fall back on each heuristic's mean over its own
-    seeds (and the intervals are n/a).
+    Paired design: the heuristics both cells have (less ``leave_out``), on the seeds both cells
+    and all those heuristics have (the bootstrap resamples these seeds, the same for both
+    cells; the permutation test relabels the pairs). The point estimates use the same runs, so
+    they equal the ratio of the cells' own spreads when no run is missing; with no shared seed
+    at all they fall back on each heuristic's mean over its own seeds (and the intervals are
+    n/a).
     """
     mine = {h.heuristic: h.top1.mean for h in stats.heuristics}
     theirs = {h.heuristic: h.top1.mean for h in base.heuristics}
-    names = sorted(set(mine) & set(theirs))
+    names = sorted((set(mine) & set(theirs)) - set(leave_out))
     top1, base_top1 = stats.cell.values("final.top1"), base.cell.values("final.top1")
     both = {hs: v for hs, v in top1.items() if hs in base_top1}
     seeds, relocated = complete_table(both, names)
@@ -428,6 +442,18 @@ def compare(stats: CellStats, base: CellStats, *, resamples: int, seed: int) -> 
     )
 
 
+def left_out(stats: CellStats, base: CellStats) -> tuple[str | None, list[str]]:
+    """The baseline's worst heuristic (lowest mean top-1) and the heuristics the comparison is
+    also reported without: ``random`` and that worst one, where both cells have them and at
+    least three heuristics are shared (two must remain for a spread)."""
+    shared = {h.heuristic for h in stats.heuristics} & {h.heuristic for h in base.heuristics}
+    if len(shared) < 3:
+        return None, []
+    means = {h.heuristic: h.top1.mean for h in base.heuristics if h.heuristic in shared}
+    worst = min(sorted(means), key=lambda name: means[name])
+    return worst, sorted({worst} | ({"random"} & shared))
+
+
 def analyze(cells: Sequence[Cell], *, resamples: int, seed: int) -> list[CellStats]:
     """Statistics of every cell, and for relocation cells the comparison with their baseline."""
     by_key = {cell.key: cell_stats(cell) for cell in cells}
@@ -441,4 +467,9 @@ def analyze(cells: Sequence[Cell], *, resamples: int, seed: int) -> list[CellSta
             continue
         stats.baseline = base.key
         stats.ratio = compare(stats, by_key[base.key], resamples=resamples, seed=seed)
+        stats.worst, names = left_out(stats, by_key[base.key])
+        stats.without = {
+            name: compare(stats, by_key[base.key], resamples=resamples, seed=seed, leave_out=[name])
+            for name in names
+        }
     return [by_key[cell.key] for cell in cells]

@@ -213,8 +213,17 @@ def spread_lines(report: Report, s: CellStats) -> list[str]:
             f"heuristics × {r.seeds} shared seeds: spread ratio "
             f"{estimate(r.ratio, r.low, r.high)}, mean top-1 "
             f"{estimate(r.mean_difference, r.difference_low, r.difference_high, sign=True)} "
-            f"points (95 % percentile intervals, {r.resamples} bootstrap resamples of the seeds)"
+            f"points (95 % percentile intervals, {r.resamples} bootstrap resamples of the seeds); "
+            f"paired permutation test of an unchanged spread p = {p_value(r.p_permutation)}"
         )
+        for name, w in s.without.items():
+            worst = " (the baseline's worst)" if name == s.worst else ""
+            lines.append(
+                f"- without {name}{worst}, {w.heuristics} heuristics × {w.seeds} seeds: spread "
+                f"ratio {estimate(w.ratio, w.low, w.high)}, mean top-1 "
+                f"{estimate(w.mean_difference, w.difference_low, w.difference_high, sign=True)}"
+                f" points, permutation p = {p_value(w.p_permutation)}"
+            )
     lines += [f"- {note}" for note in s.notes]
     if s.gaps:
         missing = ", ".join(f"{h} seed {seed}" for h, seed in s.gaps)
@@ -407,9 +416,13 @@ CELL_COLUMNS = [
     "ratio_low",
     "ratio_high",
     "ratio_seeds",
+    "p_permutation",
     "mean_difference",
     "difference_low",
     "difference_high",
+    "worst",
+    "ratio_without_random",
+    "ratio_without_worst",
     "gaps",
 ]
 
@@ -473,9 +486,13 @@ def cell_values(report: Report, s: CellStats) -> dict[str, Any]:
         "ratio_low": r.low if r else None,
         "ratio_high": r.high if r else None,
         "ratio_seeds": r.seeds if r else None,
+        "p_permutation": r.p_permutation if r else None,
         "mean_difference": r.mean_difference if r else None,
         "difference_low": r.difference_low if r else None,
         "difference_high": r.difference_high if r else None,
+        "worst": s.worst,
+        "ratio_without_random": s.without["random"].ratio if "random" in s.without else None,
+        "ratio_without_worst": s.without[s.worst].ratio if s.worst in s.without else None,
         "gaps": " ".join(f"{h}:{seed}" for h, seed in s.gaps),
     }
 
