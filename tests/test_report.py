@@ -242,6 +242,46 @@ def test_cell_statistics_and_ratio_against_the_baseline(tmp_path: Path) -> None:
     assert 0 < relocated.ratio.p_permutation <= 1
 
 
+def write_arm_run(
+    root: Path, arm: str, heuristic: str, seed: int, top1: float, epochs: int
+) -> None:
+    """A run of a study's arm (``arm=<arm>``): the arms differ in their tuned learning rate
+    and relocation settings, the budget (``finetune.epochs``) varies within each arm."""
+    strength = 0.0 if arm == "baseline" else 1.0
+    run = write_run(root / f"{arm}-{epochs}", heuristic, seed, top1, strength=strength)
+    config = yaml.safe_load((run / ".hydra" / "config.yaml").read_text())
+    config["finetune"] = {"epochs": epochs, "optimizer": {"lr": 0.002 if strength else 0.001}}
+    config["relocation"]["distill"]["weight"] = 1.0  # both arms distil: never the difference
+    config["relocation"]["compensate"] = arm == "span"
+    (run / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    choices = {"arm": arm, "heuristic": heuristic, "debug": None}
+    (run / ".hydra" / "hydra.yaml").write_text(
+        yaml.safe_dump({"hydra": {"runtime": {"choices": choices}}})
+    )
+
+
+def test_a_studys_arms_pair_with_the_baseline_arm_of_the_same_budget(tmp_path: Path) -> None:
+    for epochs, shift in ((5, 0), (10, 3)):
+        for arm, table in (("baseline", BASELINE), ("span", RELOCATED)):
+            for heuristic, values in table.items():
+                for seed, top1 in zip(SEEDS, values, strict=True):
+                    write_arm_run(tmp_path, arm, heuristic, seed, top1 + shift, epochs)
+    cells, _ = group_cells(collect([tmp_path]).runs)
+    assert [(c.choices["arm"], c.key.extras[0]) for c in cells] == [
+        ("baseline", ("finetune.epochs", 5)),
+        ("span", ("finetune.epochs", 5)),
+        ("baseline", ("finetune.epochs", 10)),
+        ("span", ("finetune.epochs", 10)),
+    ]
+    assert [c.baseline_relocation for c in cells] == [True, False, True, False]
+    assert baseline_of(cells[1], cells) is cells[0] and baseline_of(cells[3], cells) is cells[2]
+    stats = analyze(cells, resamples=200, seed=0)
+    assert stats[3].ratio.ratio == pytest.approx(math.sqrt(13 / 496))
+    keys = [dict(c.key.fields()) for c in cells]
+    labels = short_labels(keys, [c.choices for c in cells], leave_out=("finetune.epochs",))
+    assert labels == ["arm=baseline", "arm=span", "arm=baseline", "arm=span"]
+
+
 def test_keys_that_change_with_the_dataset_or_never_define_a_cell_do_not_split(
     tmp_path: Path,
 ) -> None:

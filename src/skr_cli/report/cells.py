@@ -45,6 +45,10 @@ NOT_A_CELL = (
     "required",  # keys an experiment insists on: a check, not a setting
     "search",  # a random-search trial: its drawn values (relocation.*, ...) name the cell
 )
+# The config group whose options are a study's arms (conf/arm/): every arm's cell is compared
+# with the cell of the option named BASELINE_ARM that has the same settings but the arms'.
+ARM = "arm"
+BASELINE_ARM = "baseline"
 # Config keys that metrics.json already names in the cell's first five fields.
 IN_METRICS = ("prune.ratio", "relocation.strength", "lowrank.weight")
 ABSENT = "<absent>"  # the value of a config key a run does not have (an older config)
@@ -96,10 +100,11 @@ class CellKey:
         """``dataset=synthetic model=i3d_tiny prune.ratio=0.5 relocation.strength=0 ...``."""
         return " ".join(f"{k}={format_value(v)}" for k, v in self.fields())
 
-    def without_relocation(self) -> tuple:
-        """The fields a cell shares with its baseline: all but the relocation settings."""
+    def without_relocation(self, also: Collection[str] = ()) -> tuple:
+        """The fields a cell shares with its baseline: all but the relocation settings (and
+        the keys in ``also``: an arm's settings, see :func:`arm_settings`)."""
         kept = [(k, v) for k, v in self.fields() if not k.startswith("relocation.")]
-        return tuple((k, repr(v)) for k, v in kept)
+        return tuple((k, repr(v)) for k, v in kept if k not in also)
 
     def relocation(self) -> dict[str, Any]:
         """The relocation settings named in the key."""
@@ -108,8 +113,8 @@ class CellKey:
     def sort_key(self) -> tuple:
         """Cells of one setting together, prune ratios ascending, then relocation settings
         (strength 0 first)."""
-        others = tuple((k, repr(v)) for k, v in self.extras if not k.startswith("relocation."))
-        relocation = tuple((k, repr(v)) for k, v in self.extras if k.startswith("relocation."))
+        others = tuple((k, _order(v)) for k, v in self.extras if not k.startswith("relocation."))
+        relocation = tuple((k, _order(v)) for k, v in self.extras if k.startswith("relocation."))
         return (
             self.dataset,
             self.model,
@@ -121,13 +126,22 @@ class CellKey:
         )
 
 
+def _order(value: Any) -> tuple:
+    """A sort key for config values of any type: numbers by value (5 before 10), then the rest
+    by their text."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (0, float(value), "")
+    return (1, 0.0, repr(value))
+
+
 @dataclass
 class Cell:
     """The runs of one cell, by (heuristic, seed)."""
 
     key: CellKey
     runs: dict[tuple[str, int], Run]
-    baseline_relocation: bool  # strength 0, no distillation, no compensation
+    baseline_relocation: bool  # arm=baseline; without an arm: strength 0, no distillation or
+    # compensation
 
     @property
     def heuristics(self) -> list[str]:
@@ -159,12 +173,12 @@ def short_labels(
     """The short name of each cell: only what differs between the cells.
 
     A config group whose option every cell records and that not all cells share is named by its
-    option (``relocation=skr``); the keys under it are then named only where they differ between
-    cells of the same option. Every other key that differs is named with its value
-    (``lowrank.weight=0.02``), unless it splits the cells exactly as a key named before it does
-    (``lowrank.truncate`` beside ``lowrank.phases``: it says nothing new). Keys in
-    ``leave_out`` (a plot's axis) are not named, so cells that differ only there get the same
-    name.
+    option (``relocation=skr``); the keys under it (for a study's ``arm``, which sets keys of
+    other groups: every key) are then named only where they differ between cells of the same
+    option. Every other key that differs is named with its value (``lowrank.weight=0.02``),
+    unless it splits the cells exactly as a key named before it does (``lowrank.truncate``
+    beside ``lowrank.phases``: it says nothing new). Keys in ``leave_out`` (a plot's axis) are
+    not named, so cells that differ only there get the same name.
 
     Args:
         keys: per cell, its key as (override name → value), ``CellKey.fields()`` or report.json.
@@ -178,7 +192,7 @@ def short_labels(
         for g in sorted({g for c in choices for g in c})
         if all(g in c for c in choices)
         and len({c[g] for c in choices}) > 1
-        and any(n.startswith(f"{g}.") for n in varying)
+        and (g == ARM or any(n.startswith(f"{g}.") for n in varying))
     ]
     shown: list[str] = []
     for name in varying:
@@ -199,14 +213,15 @@ def _named_by_option(
     keys: Sequence[Mapping[str, Any]],
     choices: Sequence[Mapping[str, str]],
 ) -> bool:
-    """Whether a key lies under a named group and has one value per option of that group."""
-    group = next((g for g in groups if name.startswith(f"{g}.")), None)
-    if group is None:
-        return False
-    values: dict[str, set[str]] = defaultdict(set)
-    for key, chosen in zip(keys, choices, strict=True):
-        values[chosen[group]].add(repr(key.get(name, ABSENT)))
-    return all(len(v) == 1 for v in values.values())
+    """Whether a key lies under a named group (for a study's ``arm``, which sets keys of other
+    groups: any key) and has one value per option of that group."""
+    for group in (g for g in groups if g == ARM or name.startswith(f"{g}.")):
+        values: dict[str, set[str]] = defaultdict(set)
+        for key, chosen in zip(keys, choices, strict=True):
+            values[chosen[group]].add(repr(key.get(name, ABSENT)))
+        if all(len(v) == 1 for v in values.values()):
+            return True
+    return False
 
 
 def _same_split(first: str, second: str, keys: Sequence[Mapping[str, Any]]) -> bool:
@@ -278,21 +293,47 @@ def cell_key(run: Run, varying: Sequence[str]) -> CellKey:
 
 
 def is_baseline(run: Run) -> bool:
-    """No relocation: strength 0, no distillation and no compensation."""
+    """The run of a study's baseline arm (``arm=baseline``); without an arm, no relocation:
+    strength 0, no distillation and no compensation."""
+    if ARM in run.choices:
+        return run.choices[ARM] == BASELINE_ARM
     distill = run.config.get("relocation.distill.weight", 0) or 0
     compensate = run.config.get("relocation.compensate", False)
     return float(run.get("relocation_strength")) == 0 and distill == 0 and compensate is not True
 
 
+def arm_settings(cells: Sequence[Cell]) -> set[str]:
+    """The keys a study's arms set: among the cells of an arm (config group ``arm``), those
+    whose value is one per arm option and not the same for all of them (the tuned learning rate
+    of each arm, say). A key that also varies within an arm (``finetune.epochs`` in a budget
+    sweep) is a setting of the cell, not of the arm."""
+    armed = [c for c in cells if ARM in c.choices]
+    values: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for cell in armed:
+        for key, value in cell.key.fields():
+            values[key][cell.choices[ARM]].add(repr(value))
+    return {
+        key
+        for key, by_arm in values.items()
+        if all(len(v) == 1 for v in by_arm.values()) and len(set().union(*by_arm.values())) > 1
+    }
+
+
 def baseline_of(cell: Cell, cells: Sequence[Cell]) -> Cell | None:
-    """The baseline cell with the same key but the relocation settings.
+    """The baseline cell with the same key but the relocation settings (for a study's arms:
+    the ``arm=baseline`` cell with the same key but the arms' settings).
 
     Among several (relocation keys that do nothing at baseline, such as ``relocation.epochs``,
     may differ), the one that shares most relocation settings with ``cell``.
     """
-    shared = cell.key.without_relocation()
+    also = arm_settings(cells) if ARM in cell.choices else set()
+    shared = cell.key.without_relocation(also)
     candidates = [
-        c for c in cells if c.baseline_relocation and c.key.without_relocation() == shared
+        c
+        for c in cells
+        if c.baseline_relocation
+        and (ARM in c.choices) == (ARM in cell.choices)
+        and c.key.without_relocation(also) == shared
     ]
     if cell.baseline_relocation or not candidates:
         return None
