@@ -136,12 +136,14 @@ def main() -> None:
         dense.to(memory_format=torch.contiguous_format)
     form_lines, form_rows = forms(dense, scores, example, args, clock)
     lines += form_lines
+    part_lines, part_rows = breakdown(dense, scores, example, args, clock)
+    lines += part_lines
     if torch.cuda.is_available():
         lines += ["", *gpu_latency(dense, scores, example, args)]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text("\n".join(lines) + "\n")
     found = headlines(rows, lines) + form_headlines(form_rows)
-    write_headlines(args.out, found, {"rows": rows, "forms": form_rows})
+    write_headlines(args.out, found, {"rows": rows, "forms": form_rows, "parts": part_rows})
     print(f"wrote {args.out}")
 
 
@@ -189,6 +191,117 @@ def forms(
                 | {"train": train, "deployed": deploy, "ms": ms}
             )
     return lines, rows
+
+
+CONV_KINDS = ("stem", "1x1x1", "kxkxk")  # the first conv (3 input channels), pointwise, larger
+
+
+def conv_kind(conv: nn.Conv3d) -> str:
+    """Which of ``CONV_KINDS`` a convolution is: shrinks linearly (stem), pointwise, or larger."""
+    if conv.in_channels == 3:
+        return "stem"
+    return "1x1x1" if conv.kernel_size == (1, 1, 1) else "kxkxk"
+
+
+def conv_times(
+    model: nn.Module, clip: torch.Tensor, runs: int, clock: Callable[[], float]
+) -> dict[str, list[float]]:
+    """Per kind of convolution (and ``total``, and ``rest``: everything else), its MACs on
+    ``clip`` and the median over ``runs`` forward passes of its summed time (s), from hooks
+    around every Conv3d."""
+    found: dict[str, list[float]] = {kind: [0.0, 0.0] for kind in (*CONV_KINDS, "rest", "total")}
+    times: dict[str, list[float]] = {kind: [] for kind in found}
+    started: dict[nn.Module, float] = {}
+    spent: dict[str, float] = {}
+
+    def before(module: nn.Module, _inputs: object) -> None:
+        started[module] = clock()
+
+    def after(module: nn.Conv3d, _inputs: object, out: torch.Tensor) -> None:
+        kind = conv_kind(module)
+        spent[kind] = spent.get(kind, 0.0) + clock() - started[module]
+        if counting:
+            kernel = module.kernel_size[0] * module.kernel_size[1] * module.kernel_size[2]
+            found[kind][0] += out.numel() * module.in_channels // module.groups * kernel
+
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv3d)]
+    hooks = [
+        h
+        for m in convs
+        for h in (m.register_forward_pre_hook(before), m.register_forward_hook(after))
+    ]
+    counting = True
+    with torch.inference_mode():
+        for run in range(runs + 1):  # the first pass warms up and counts the MACs
+            spent.clear()
+            start = clock()
+            model(clip)
+            total = clock() - start
+            counting = False
+            if run == 0:
+                continue
+            for kind in CONV_KINDS:
+                times[kind].append(spent.get(kind, 0.0))
+            times["rest"].append(total - sum(spent.values()))
+            times["total"].append(total)
+    for hook in hooks:
+        hook.remove()
+    found["total"][0] = sum(found[kind][0] for kind in CONV_KINDS)
+    return {kind: [macs, statistics.median(times[kind])] for kind, (macs, _) in found.items()}
+
+
+def breakdown(
+    dense: nn.Module,
+    scores: dict,
+    example: torch.Tensor,
+    args: argparse.Namespace,
+    clock: Callable[[], float],
+) -> tuple[list[str], list[dict]]:
+    """Where the deployed forms' time goes at the highest ratio, batch ``FORMS_BATCH``: per kind
+    of convolution its MACs and time in the dense and the pruned network (so its own speedup
+    against its own MAC reduction, and its rate in GMAC/s), and the rest (pooling, ReLU,
+    concatenation, padding, copies), with and without ``prune.round_to``."""
+    ratio = max(RATIOS)
+    lines = [
+        "",
+        f"## Where the time goes: deployed, prune.ratio={ratio}, batch {FORMS_BATCH}",
+        "",
+        "Each Conv3d timed by hooks around it (the summed time of its kind per forward pass, "
+        f"median of {args.runs}); `rest` is the forward pass less its convolutions. `stem` is the "
+        "first convolution (3 input channels: its MACs shrink only with its output), `1x1x1` "
+        "the pointwise ones, `kxkxk` the larger ones.",
+        "",
+        "| prune.round_to | part | MACs ÷ | time ÷ | time ÷ / MACs ÷ | dense ms (share) "
+        "| pruned ms (share) | GMAC/s dense | GMAC/s pruned |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    rows = []
+    clip = torch.randn(FORMS_BATCH, 3, *args.clip)
+    for round_to in sorted({1, args.round_to}):
+        pruned = deployed(pruned_copy(dense, scores, ratio, round_to, example))
+        parts = {"dense": conv_times(deployed(dense), clip, args.runs, clock)}
+        parts["pruned"] = conv_times(pruned, clip, args.runs, clock)
+        for kind in (*CONV_KINDS, "rest", "total"):
+            (dm, dt), (pm, pt) = parts["dense"][kind], parts["pruned"][kind]
+            macs = dm / pm if pm else None
+            speed = dt / pt if pt else None
+            rate = f"{dm / dt / 1e9:.1f} | {pm / pt / 1e9:.1f}" if dm and dt and pt else " | "
+            share_d = 100 * dt / parts["dense"]["total"][1]
+            share_p = 100 * pt / parts["pruned"]["total"][1]
+            lines.append(
+                f"| {round_to} | {kind} | {num_or(macs)} | {num_or(speed)} | "
+                f"{num_or(speed / macs if speed and macs else None)} | {1e3 * dt:.1f} "
+                f"({share_d:.0f} %) | {1e3 * pt:.1f} ({share_p:.0f} %) | {rate} |"
+            )
+            rows.append(
+                {"round_to": round_to, "part": kind, "macs": macs, "speedup": speed}
+                | {"dense_s": dt, "pruned_s": pt, "dense_macs": dm, "pruned_macs": pm}
+            )
+    return lines, rows
+
+
+def num_or(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
 
 
 def form_headlines(rows: list[dict]) -> list[dict]:

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 import yaml
@@ -21,7 +22,7 @@ import yaml
 from skr_cli.report.cells import CellKey, analyze, baseline_of, group_cells, short_labels
 from skr_cli.report.cli import main
 from skr_cli.report.collect import Run, collect
-from skr_cli.report.plots import accuracy_figure, plot_cells, spread_figure
+from skr_cli.report.plots import accuracy_figure, answer_figure, plot_cells, spread_figure
 from skr_cli.report.stats import (
     complete_table,
     permutation_p,
@@ -455,7 +456,7 @@ def test_wandb_offline_writes_a_run_folder(
     runs = list((tmp_path / "out" / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and any(runs[0].rglob("*.wandb"))
     images = sorted(p.name.split("_0_")[0] for p in runs[0].rglob("media/images/*.png"))
-    assert images == ["accuracy_vs_ratio", "agreement", "spread"]
+    assert images == ["accuracy_vs_ratio", "agreement", "answer", "spread"]
     assert any(runs[0].rglob("media/table/*.json"))
     assert "wandb (offline)" in capsys.readouterr().out
 
@@ -511,6 +512,54 @@ def fake_report(ratios: tuple[float, ...], options: tuple[str, ...]) -> dict:
                     }
                 )
     return {"cells": cells, "plots": [], "agreement": None}
+
+
+def arm_report() -> dict:
+    """A report.json of a study's three arms at three prune ratios, and at ratio 0.5 also at
+    3 and 30 epochs after scoring for the baseline and the span arm."""
+    cells = []
+    for ratio in (0.3, 0.5, 0.7):
+        for budget in (3, 10, 30) if ratio == 0.5 else (10,):
+            for i, arm in enumerate(("baseline", "penalty", "span")):
+                if budget != 10 and arm == "penalty":
+                    continue
+                key = {"prune.ratio": ratio, "finetune.optimizer.lr": 0.001 * (i + 1)}
+                key["finetune.epochs"] = budget
+                std = (8 - 2 * i) * (10 / budget) ** 0.5
+                cells.append(
+                    {
+                        "id": f"C{len(cells) + 1}",
+                        "key": key,
+                        "choices": {"arm": arm},
+                        "baseline_relocation": i == 0,
+                        "spread": {"mean": 90.0, "std": std, "low": std / 2, "high": std * 2},
+                        "ratio": None if i == 0 else {"ratio": 0.5, "low": 0.3, "high": 0.8},
+                        "heuristics": [{"finetune_epochs_mean": budget}],
+                    }
+                )
+    return {"cells": cells}
+
+
+def test_the_answer_figure_shows_the_spread_per_ratio_and_against_the_budget() -> None:
+    cells = plot_cells(arm_report())
+    assert {c.family for c in cells} == {"arm=baseline", "arm=penalty", "arm=span"}
+    assert sorted({c.budget for c in cells}) == [3.0, 10.0, 30.0]
+    fig = answer_figure(cells)
+    left, right = fig.axes
+    assert len(left.patches) == 9  # 3 ratios x 3 arms, at the 10 epochs every ratio has
+    assert [t.get_text() for t in left.get_xticklabels()] == ["0.3", "0.5", "0.7"]
+    assert len(right.lines) >= 2 and "0.5" in right.get_title()
+    assert [t.get_text() for t in fig.legends[0].texts] == [
+        "arm=baseline",
+        "arm=penalty",
+        "arm=span",
+    ]
+    plt.close(fig)
+    one_budget = {"cells": [c for c in arm_report()["cells"] if c["key"]["finetune.epochs"] == 10]}
+    fig = answer_figure(plot_cells(one_budget))
+    assert len(fig.axes) == 1
+    plt.close(fig)
+    assert answer_figure(plot_cells({"cells": one_budget["cells"][:1]})) is None
 
 
 def legend_texts(fig) -> list[str]:

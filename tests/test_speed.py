@@ -237,3 +237,23 @@ def test_summary_leaves_out_json_that_is_no_benchmark_record(tmp_path: Path) -> 
     (tmp_path / "calibration.json").write_text(json.dumps({"cells": []}))
     text = "\n".join(summary(tmp_path))
     assert "- loop x1.01" in text and "calibration" not in text
+
+
+def test_the_pruning_benchmark_splits_the_time_by_kind_of_convolution() -> None:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from bench_prune import CONV_KINDS, conv_times
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    from skr_cli.pruning.count import count_macs
+
+    model = InceptionI3d(num_classes=10, width=0.125, dropout=0.0, in_channels=3).eval()
+    clip = torch.zeros(2, 3, 8, 32, 32)
+    ticks = iter(range(10**6))  # a clock that advances by 1 at every reading
+    parts = conv_times(model, clip, 2, lambda: float(next(ticks)))
+    assert all(parts[kind][0] > 0 for kind in CONV_KINDS)
+    assert parts["total"][0] == sum(parts[kind][0] for kind in CONV_KINDS)
+    assert parts["total"][0] == 2 * count_macs(model, clip[:1])  # every MAC is a convolution's
+    # each of the 58 convolutions reads the clock twice, the whole pass twice more
+    assert sum(parts[kind][1] for kind in CONV_KINDS) == 58
+    assert parts["total"][1] == 2 * 58 + 1 and parts["rest"][1] == 2 * 58 + 1 - 58

@@ -24,6 +24,7 @@ from skr_cli.report.stats import (
     complete_table,
     mean_or_none,
     spread,
+    spread_interval,
     spread_ratio,
     summarize,
     two_way_anova,
@@ -391,6 +392,9 @@ class CellStats:
     anova: Anova
     anova_seeds: list[int]
     gaps: list[tuple[str, int]]  # (heuristic, seed) missing where another heuristic has it
+    # the spread's bootstrap 95 % interval over the seeds every heuristic has (None: n/a)
+    spread_low: float | None = None
+    spread_high: float | None = None
     baseline: CellKey | None = None
     ratio: Ratio | None = None
     # the same comparison without one heuristic: "random", and the baseline's worst (lowest mean)
@@ -406,7 +410,7 @@ class CellStats:
             "choices": self.cell.choices,
             "baseline_relocation": self.cell.baseline_relocation,
             "heuristics": [h.as_dict() for h in self.heuristics],
-            "spread": vars(self.spread),
+            "spread": vars(self.spread) | {"low": self.spread_low, "high": self.spread_high},
             "anova": {**self.anova.as_dict(), "common_seeds": self.anova_seeds},
             "gaps": [{"heuristic": h, "seed": s} for h, s in self.gaps],
             "baseline": self.baseline.label if self.baseline else None,
@@ -500,6 +504,8 @@ def analyze(cells: Sequence[Cell], *, resamples: int, seed: int) -> list[CellSta
     by_key = {cell.key: cell_stats(cell) for cell in cells}
     for cell in cells:
         stats = by_key[cell.key]
+        table = complete_table(cell.values("final.top1"), cell.heuristics)[1]
+        stats.spread_low, stats.spread_high = spread_interval(table, resamples=resamples, seed=seed)
         if cell.baseline_relocation:
             continue
         base = baseline_of(cell, cells)

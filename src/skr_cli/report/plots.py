@@ -8,6 +8,9 @@ numbers alone, so that ``skr-report --replot`` redraws them without the runs.
 - ``spread.png``: does relocation make the result depend less on the heuristic? Per prune ratio,
   a bar per variant for the std across heuristics, and below, the spread ratio against the
   baseline cell with its bootstrap 95 % interval (below 1: less dependent).
+- ``answer.png``: the study's question in one figure: per prune ratio the std across heuristics
+  of every variant with its bootstrap 95 % interval and, where a ratio was run at several
+  budgets (``finetune.epochs``), that std against the budget.
 - ``agreement.png``: do the heuristics remove the same channels? Kendall τ and Jaccard heatmaps.
 
 Variants are named by ``cells.short_labels``; report.md lists each name with its cells' keys.
@@ -16,6 +19,7 @@ Variants are named by ``cells.short_labels``; report.md lists each name with its
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +38,8 @@ ACCURACY_PNG = "accuracy_vs_ratio.png"
 SPREAD_PNG = "spread.png"
 AGREEMENT_PNG = "agreement.png"
 AXIS = "prune.ratio"  # the x axis of the figures: never part of a variant's name
+BUDGET = "finetune.epochs"  # the x axis of the budget panel: epochs after scoring
+ANSWER_PNG = "answer.png"
 MARKERS = "osD^vPX<>*"
 DPI = 110
 
@@ -49,14 +55,17 @@ class PlotCell:
     mean: float | None  # mean top-1 over heuristics (%)
     std: float | None  # std of the heuristic means (top-1 points)
     vs_baseline: tuple[float, float | None, float | None] | None  # spread ratio, 95 % interval
+    std_interval: tuple[float, float] | None = None  # the std's bootstrap 95 % interval
+    budget: float | None = None  # epochs after scoring (finetune.epochs), where recorded
+    family: str = ""  # the variant's name with the budget left out as well
 
 
 def plot_cells(data: Mapping[str, Any]) -> list[PlotCell]:
     """The cells of a report.json (``write.as_json``), each with its variant's name."""
     cells = data["cells"]
-    variants = short_labels(
-        [c["key"] for c in cells], [saved_choices(c) for c in cells], leave_out=(AXIS,)
-    )
+    keys, choices = [c["key"] for c in cells], [saved_choices(c) for c in cells]
+    variants = short_labels(keys, choices, leave_out=(AXIS,))
+    families = short_labels(keys, choices, leave_out=(AXIS, BUDGET))
     return [
         PlotCell(
             id=c["id"],
@@ -66,9 +75,25 @@ def plot_cells(data: Mapping[str, Any]) -> list[PlotCell]:
             mean=c["spread"]["mean"],
             std=c["spread"]["std"],
             vs_baseline=_ratio(c.get("ratio")),
+            std_interval=_interval(c["spread"]),
+            budget=_budget(c),
+            family=family,
         )
-        for c, variant in zip(cells, variants, strict=True)
+        for c, variant, family in zip(cells, variants, families, strict=True)
     ]
+
+
+def _interval(spread: Mapping[str, Any]) -> tuple[float, float] | None:
+    low, high = spread.get("low"), spread.get("high")
+    return None if low is None or high is None else (float(low), float(high))
+
+
+def _budget(cell: Mapping[str, Any]) -> float | None:
+    """The cell's ``finetune.epochs``: from its key where it varies, else from its runs."""
+    if BUDGET in cell["key"]:
+        return float(cell["key"][BUDGET])
+    found = {h.get("finetune_epochs_mean") for h in cell.get("heuristics", [])} - {None}
+    return float(found.pop()) if len(found) == 1 else None
 
 
 def _ratio(ratio: Mapping[str, Any] | None) -> tuple[float, float | None, float | None] | None:
@@ -182,6 +207,9 @@ def spread_figure(cells: Sequence[PlotCell]) -> Figure | None:
                 x,
                 cell.std or 0.0,
                 width,
+                yerr=_yerr(cell.std, cell.std_interval),
+                capsize=2,
+                ecolor="0.25",
                 color=style["color"],
                 hatch=style["hatch"],
                 edgecolor="white",
@@ -210,6 +238,118 @@ def spread_figure(cells: Sequence[PlotCell]) -> Figure | None:
     bottom.set_xlabel("prune ratio (share of channels removed)")
     for ax in (top, bottom):
         ax.grid(alpha=0.3, axis="y")
+    return fig
+
+
+def _yerr(value: float | None, interval: tuple[float, float] | None) -> list | None:
+    """An error bar from a point and its interval (None where either is missing)."""
+    if value is None or interval is None:
+        return None
+    return [[max(0.0, value - interval[0])], [max(0.0, interval[1] - value)]]
+
+
+def answer_figure(cells: Sequence[PlotCell]) -> Figure | None:
+    """The study's question in one figure: left, per prune ratio the std across heuristics of
+    every variant at the budget all ratios share, with its bootstrap 95 % interval (lower: more
+    heuristic-agnostic); right, where a ratio has several budgets (``finetune.epochs``), that
+    std against the budget per variant. None when no cell has a baseline to compare with."""
+    if not any(c.vs_baseline for c in cells):
+        return None
+    budgets_per_ratio = defaultdict(set)
+    for c in cells:
+        budgets_per_ratio[c.ratio].add(c.budget)
+    shared = set.intersection(*budgets_per_ratio.values())
+    common = max((b for b in shared if b is not None), default=None)
+    main = [c for c in cells if c.budget == common or not shared]
+    curves = {r for r, b in budgets_per_ratio.items() if len(b - {None}) >= 3}
+    styles = variant_styles([PlotCell(**{**vars(c), "variant": c.family}) for c in cells])
+    fig, axes = plt.subplots(
+        1, 2 if curves else 1, figsize=(12.0 if curves else 7.0, 4.2), squeeze=False
+    )
+    left = axes[0][0]
+    ratios = sorted({c.ratio for c in main})
+    families = [f for f in styles if any(c.family == f for c in main)]
+    width = 0.8 / max(len(families), 1)
+    for i, family in enumerate(families):
+        style = styles[family]
+        for g, ratio in enumerate(ratios):
+            cell = next((c for c in main if c.ratio == ratio and c.family == family), None)
+            if cell is None or cell.std is None:
+                continue
+            left.bar(
+                g + (i - (len(families) - 1) / 2) * width,
+                cell.std,
+                width,
+                yerr=_yerr(cell.std, cell.std_interval),
+                capsize=3,
+                ecolor="0.25",
+                color=style["color"],
+                hatch=style["hatch"],
+                edgecolor="white",
+            )
+    left.set_xticks(range(len(ratios)), [f"{r:g}" for r in ratios])
+    left.set_xlabel("prune ratio (share of channels removed)")
+    left.set_ylabel("std across heuristics (top-1 points)")
+    budget_text = f", {common:g} epochs after scoring" if common is not None else ""
+    left.set_title(f"Dependence on the heuristic{budget_text}", fontsize=10)
+    left.grid(alpha=0.3, axis="y")
+    if curves:
+        right = axes[0][1]
+        for ratio in sorted(curves):
+            for family in families:
+                mine = sorted(
+                    (c for c in cells if c.ratio == ratio and c.family == family and c.std),
+                    key=lambda c: c.budget or 0,
+                )
+                if len(mine) < 2:
+                    continue
+                style = styles[family]
+                x = [c.budget for c in mine]
+                y = [c.std for c in mine]
+                low = [c.std - c.std_interval[0] if c.std_interval else 0 for c in mine]
+                high = [c.std_interval[1] - c.std if c.std_interval else 0 for c in mine]
+                right.errorbar(
+                    x,
+                    y,
+                    yerr=[np.maximum(low, 0), np.maximum(high, 0)],
+                    color=style["color"],
+                    marker=style["marker"],
+                    linestyle=style["linestyle"],
+                    capsize=3,
+                )
+                if len(curves) > 1:
+                    right.annotate(
+                        f"{ratio:g}",
+                        (x[-1], y[-1]),
+                        fontsize=7,
+                        xytext=(4, 0),
+                        textcoords="offset points",
+                    )
+        right.set_xscale("log")
+        budgets = sorted({c.budget for c in cells if c.ratio in curves and c.budget})
+        right.set_xticks(budgets, [f"{b:g}" for b in budgets])
+        right.minorticks_off()
+        right.set_ylim(bottom=0)
+        right.set_xlabel("epochs after scoring (finetune.epochs)")
+        right.set_ylabel("std across heuristics (top-1 points)")
+        ratio_text = ", ".join(f"{r:g}" for r in sorted(curves))
+        right.set_title(f"Against the budget, prune ratio {ratio_text}", fontsize=10)
+        right.grid(alpha=0.3)
+    handles = [
+        plt.Rectangle((0, 0), 1, 1, color=styles[f]["color"], hatch=styles[f]["hatch"], ec="white")
+        for f in families
+    ]
+    fig.legend(  # below the panels: it covers no data
+        handles,
+        [wrap(f, 40) for f in families],
+        loc="lower center",
+        ncol=min(len(families), 4),
+        fontsize=8,
+        frameon=False,
+        title="variant (hatched: the baseline)",
+        title_fontsize=8,
+    )
+    fig.tight_layout(rect=(0, 0.08 + 0.04 * ((len(families) - 1) // 4), 1, 1))
     return fig
 
 
@@ -281,6 +421,9 @@ def draw(data: Mapping[str, Any], out: Path) -> list[Path]:
     spread = spread_figure(cells)
     if spread is not None:
         paths.append(save(spread, out / SPREAD_PNG))
+    answer = answer_figure(cells)
+    if answer is not None:
+        paths.append(save(answer, out / ANSWER_PNG))
     if data.get("agreement"):
         paths.append(save(agreement_figure(data["agreement"]), out / AGREEMENT_PNG))
     return paths

@@ -65,6 +65,21 @@ def spread(means: Sequence[float]) -> Spread:
     )
 
 
+def spread_interval(
+    table: np.ndarray, *, resamples: int, seed: int
+) -> tuple[float | None, float | None]:
+    """2.5–97.5 percentiles of the std of the heuristics' means (ddof=1) over a bootstrap of
+    the seeds (the columns of the complete (H, S) table, resampled with replacement); None with
+    fewer than 2 heuristics or seeds."""
+    y = np.asarray(table, dtype=float)
+    if y.ndim != 2 or y.shape[0] < 2 or y.shape[1] < 2:
+        return None, None
+    idx = np.random.default_rng(seed).integers(0, y.shape[1], size=(resamples, y.shape[1]))
+    stds = y[:, idx].mean(axis=2).std(axis=0, ddof=1)  # (resamples,)
+    low, high = np.percentile(stds, [2.5, 97.5])
+    return float(low), float(high)
+
+
 @dataclass(frozen=True)
 class Anova:
     """Two-way ANOVA without replication, heuristic × seed, on a complete (H, S) table."""

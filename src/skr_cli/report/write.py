@@ -185,7 +185,8 @@ def spread_lines(report: Report, s: CellStats) -> list[str]:
     """The cell's spread across heuristics, ANOVA and baseline comparison, as bullet points."""
     a = s.anova
     lines = [
-        f"- across heuristics: std {num(s.spread.std)}, range {num(s.spread.range)}, "
+        f"- across heuristics: std {estimate(s.spread.std, s.spread_low, s.spread_high)}, "
+        f"range {num(s.spread.range)}, "
         f"mean top-1 {num(s.spread.mean)} ({s.spread.heuristics} heuristics)",
     ]
     if a.ms_heuristic is None:
@@ -400,6 +401,8 @@ STAT_COLUMNS = [
 ]
 CELL_COLUMNS = [
     "spread_std",
+    "spread_low",
+    "spread_high",
     "spread_range",
     "mean_top1",
     "anova_seeds",
@@ -470,6 +473,8 @@ def cell_values(report: Report, s: CellStats) -> dict[str, Any]:
         "n": len(s.cell.runs),
         "seeds": " ".join(map(str, s.cell.seeds)),
         "spread_std": s.spread.std,
+        "spread_low": s.spread_low,
+        "spread_high": s.spread_high,
         "spread_range": s.spread.range,
         "mean_top1": s.spread.mean,
         "anova_seeds": " ".join(map(str, s.anova_seeds)),
