@@ -19,11 +19,29 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF = Path(config_dir())
 
 
+def _own_cores() -> None:
+    """Under pytest-xdist, gives each worker its share of the cores (gw0 the first, gw1 the
+    second, ...), which the ``skr-run`` processes it starts inherit: a run then takes one torch
+    thread per core it may use (``cli.job_threads``) instead of every core of the machine, so
+    that parallel workers' runs do not oversubscribe the cores (OpenMP threads that spin while
+    another process holds their core)."""
+    worker, count = (
+        os.environ.get("PYTEST_XDIST_WORKER"),
+        os.environ.get("PYTEST_XDIST_WORKER_COUNT"),
+    )
+    if not worker or not count or not hasattr(os, "sched_setaffinity"):
+        return
+    cores, index = sorted(os.sched_getaffinity(0)), int(worker.removeprefix("gw"))
+    if int(count) <= len(cores):
+        os.sched_setaffinity(0, cores[index :: int(count)])
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _offline(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["SKR_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
     os.environ["WANDB_MODE"] = "disabled"
     torch.set_num_threads(1)
+    _own_cores()
 
 
 @pytest.fixture

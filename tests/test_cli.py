@@ -51,6 +51,9 @@ def test_smoke_run_prunes_for_real(skr_run, tmp_path: Path) -> None:
     )
     assert "fine-tuned" in result.stdout and "speedup" in result.stdout
     assert metrics["latency_form"] == "train"
+    job = metrics["job_s"]  # the run's time outside its phases, and the whole run
+    assert set(job) == {"setup", "tracking", "latency", "run"} and min(job.values()) >= 0
+    assert job["run"] >= sum(metrics["timings_s"].values()) + job["setup"] + job["latency"]
 
 
 def test_eval_deploy_times_the_deployed_form(skr_run, tmp_path: Path) -> None:

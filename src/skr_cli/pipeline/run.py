@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -126,10 +127,14 @@ def run(
         threads: torch CPU threads for this run.
         group: the wandb group that gathers the runs of a sweep (None for a single run).
     """
+    started = time.perf_counter()
     torch.set_num_threads(threads)
     check_run_dir(cfg, out_dir)
     ctx = build_context(cfg, out_dir)
     heuristic = build_heuristic(cfg.heuristic)
+    # what the run spends outside its phases (metrics.json "job_s"): preparing the data, starting
+    # the wandb run, timing latency; "run" is the whole of this function up to metrics.json
+    job = {"setup": round(time.perf_counter() - started, 3)}
     with wandb_run(
         mode=cfg.logger.mode,
         project=cfg.logger.project,
@@ -149,6 +154,7 @@ def run(
         timeout=cfg.logger.timeout,
     ) as tracker:
         ctx.tracker = tracker
+        job["tracking"] = round(time.perf_counter() - started - job["setup"], 3)
         dense, dense_cache = timed(ctx, "pretrain", pretrain, ctx)
         dense_eval = timed(ctx, "evaluate_dense", measure_dense, ctx, dense, dense_cache)
         dense_macs = dense_eval["macs"]
@@ -166,7 +172,9 @@ def run(
         pruned_eval |= timed(ctx, "bn_recal", measure_recalibrated, ctx, pruned)
         final = timed(ctx, "finetune", finetune, ctx, pruned, plans, dense)
         final_eval = timed(ctx, "evaluate_final", measure, ctx, final, "final")
+        timing = time.perf_counter()
         latency = measure_latency(ctx, {"dense": dense, "final": final})
+        job["latency"] = round(time.perf_counter() - timing, 3)
         lowrank = None  # compression-aware training: the factorised fine-tuned model
         if truncation_enabled(cfg):
             lowrank = timed(ctx, "truncate", truncate, ctx, final, final_eval)
@@ -238,5 +246,6 @@ def run(
         tracker.summary.update(
             {"delta_loss_remove": metrics["delta_loss_remove"], "speedup": metrics["speedup"]}
         )
+        metrics["job_s"] = job | {"run": round(time.perf_counter() - started, 3)}
         write_metrics(out_dir / "metrics.json", metrics)
     return metrics

@@ -8,7 +8,7 @@ from typing import Any
 from skr_cli.engine.checkpoint import write_json
 
 # Keys that vary between identical runs (wall-clock measurements).
-TIMING_KEYS = frozenset({"latency_ms", "speedup", "timings_s"})
+TIMING_KEYS = frozenset({"latency_ms", "speedup", "timings_s", "job_s"})
 
 
 def write_metrics(path: Path, metrics: dict[str, Any]) -> None:
