@@ -21,13 +21,14 @@ run: install
 	$(BIN)/skr-run -m experiment=quickstart hydra.sweep.dir=$(SWEEP) $(ARGS)
 	$(BIN)/skr-report $(SWEEP)
 
-# The whole suite on both cores (pytest-xdist); test-fast leaves out the end-to-end runs of
-# skr-run (marker `slow`) for use between changes.
+# The whole suite on both cores (pytest-xdist; tests that share a module's run carry one
+# xdist_group and go to one worker); test-fast leaves out the end-to-end runs of skr-run (marker
+# `slow`) for use between changes.
 test: install
-	$(BIN)/python -m pytest -q -n 2 tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup tests
 
 test-fast: install
-	$(BIN)/python -m pytest -q -n 2 -m "not slow" tests
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -m "not slow" tests
 
 # Every scripts/bench_*.py in turn (each writes benchmarks/<name>.md and .json), then one page
 # with the headline figures: benchmarks/summary.md. Under 20 minutes on 2 CPU cores.

@@ -21,10 +21,40 @@ def metrics_of(run_dir: Path) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
 
 
-def test_smoke_run_prunes_for_real(skr_run, tmp_path: Path) -> None:
-    result = skr_run(*SMOKE)
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``skr-run`` with ``args`` in a subprocess (the fixture ``skr_run`` is per test)."""
+    entry = str(Path(sys.executable).parent / "skr-run")
+    return subprocess.run([entry, *args], capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path]:
+    """One plain smoke run, shared by the tests that read what it leaves."""
+    root = tmp_path_factory.mktemp("smoke")
+    return run_cli(*SMOKE, f"hydra.run.dir={root / 'run'}", cwd=root), root / "run"
+
+
+OTHER_HEURISTICS = sorted(set(HEURISTICS) - {"l1"})  # l1: the default
+
+
+@pytest.fixture(scope="module")
+def every_heuristic(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[subprocess.CompletedProcess, Path]:
+    """Every other heuristic at ratio 0.3, end to end: one sweep (Hydra's basic launcher runs its
+    jobs one after the other in one process), so that start-up is paid once."""
+    root = tmp_path_factory.mktemp("heuristics")
+    subdir = "hydra.sweep.subdir=${hydra:runtime.choices.heuristic}"
+    sweep = [f"heuristic={','.join(OTHER_HEURISTICS)}", "prune.ratio=0.3"]
+    args = ["-m", *SMOKE, *sweep, f"hydra.sweep.dir={root}", subdir]
+    return run_cli(*args, cwd=root), root
+
+
+@pytest.mark.xdist_group("cli_smoke")  # one worker runs the shared smoke run
+def test_smoke_run_prunes_for_real(smoke) -> None:
+    result, run_dir = smoke
     assert result.returncode == 0, result.stderr
-    metrics = metrics_of(tmp_path / "run")
+    metrics = metrics_of(run_dir)
     for key in (
         "heuristic",
         "prune_ratio",
@@ -64,18 +94,21 @@ def test_eval_deploy_times_the_deployed_form(skr_run, tmp_path: Path) -> None:
     assert metrics["final"]["latency_ms"] > 0 and "(deployed form)" in result.stdout
 
 
-def test_phase_outputs_are_in_the_run_dir(skr_run, tmp_path: Path) -> None:
-    assert skr_run(*SMOKE).returncode == 0
-    names = {p.name for p in (tmp_path / "run").iterdir()}
+@pytest.mark.xdist_group("cli_smoke")
+def test_phase_outputs_are_in_the_run_dir(smoke) -> None:
+    result, run_dir = smoke
+    assert result.returncode == 0, result.stderr
+    names = {p.name for p in run_dir.iterdir()}
     expected = {"dense.pt", "plan.json", "eval_pruned_bn_recal.json", "final.pt", "metrics.json"}
     assert expected | {".hydra"} <= names
 
 
-@pytest.mark.parametrize("heuristic", sorted(set(HEURISTICS) - {"l1"}))  # l1: the default
-def test_every_heuristic_runs_end_to_end(skr_run, tmp_path: Path, heuristic: str) -> None:
-    result = skr_run(*SMOKE, f"heuristic={heuristic}", "prune.ratio=0.3")
+@pytest.mark.xdist_group("cli_heuristics")  # one worker runs the shared sweep
+@pytest.mark.parametrize("heuristic", OTHER_HEURISTICS)
+def test_every_heuristic_runs_end_to_end(every_heuristic, heuristic: str) -> None:
+    result, sweep = every_heuristic
     assert result.returncode == 0, result.stderr
-    metrics = metrics_of(tmp_path / "run")
+    metrics = metrics_of(sweep / heuristic)
     assert metrics["heuristic"] == heuristic and metrics["prune_ratio"] == 0.3
 
 
@@ -89,11 +122,12 @@ def test_other_options_run_end_to_end(skr_run, tmp_path: Path, override: str) ->
     assert metrics["final"]["params"] < metrics["dense"]["params"]
 
 
-def test_same_seed_gives_the_same_metrics(skr_run, tmp_path: Path) -> None:
-    assert skr_run(*SMOKE, "heuristic=taylor", out="a").returncode == 0
-    assert skr_run(*SMOKE, "heuristic=taylor", out="b").returncode == 0
-    first, second = metrics_of(tmp_path / "a"), metrics_of(tmp_path / "b")
-    assert without_volatile(first) == without_volatile(second)
+@pytest.mark.xdist_group("cli_heuristics")
+def test_same_seed_gives_the_same_metrics(skr_run, tmp_path: Path, every_heuristic) -> None:
+    """A run alone in its process gives the metrics of the same config's job in a sweep."""
+    assert skr_run(*SMOKE, "heuristic=taylor", "prune.ratio=0.3", out="a").returncode == 0
+    first, second = metrics_of(tmp_path / "a"), metrics_of(every_heuristic[1] / "taylor")
+    assert without_volatile(first) | {"group": None} == without_volatile(second) | {"group": None}
 
 
 def test_python_dash_m_is_the_same_entry(skr_run, tmp_path: Path) -> None:

@@ -141,6 +141,7 @@ def single_and_two(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, dict
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ddp")  # one worker runs the shared torchrun pair
 def test_two_ranks_train_to_the_weights_of_one_process(single_and_two) -> None:
     one, two = single_and_two
     for name, weight in one["weights"].items():
@@ -148,6 +149,7 @@ def test_two_ranks_train_to_the_weights_of_one_process(single_and_two) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("ddp")
 @pytest.mark.parametrize("heuristic", [*DATA_HEURISTICS, "taylor_weight"])
 def test_scores_reduced_over_two_ranks_equal_one_process(single_and_two, heuristic: str) -> None:
     one, two = single_and_two
