@@ -171,6 +171,56 @@ def test_the_agnosticism_study_composes_with_its_tuned_setting() -> None:
     assert make("experiment=agnosticism_budget").hydra.sweeper.params["finetune.epochs"] == "10"
 
 
+def test_the_study_runs_its_arms_as_tuned_on_the_calibrated_benchmark() -> None:
+    import sys
+
+    from hydra import compose, initialize_config_dir
+
+    from skr_cli.configs import config_dir
+
+    def make(*overrides: str):
+        with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+            return compose("config", overrides=list(overrides), return_hydra_config=True)
+
+    study = make("experiment=study")
+    params = study.hydra.sweeper.params
+    assert params["prune.ratio"] == "0.5,0.3,0.7" and params.seed == "0,1,2,3,4"
+    assert params.arm == "baseline,penalty,span" and len(params.heuristic.split(",")) == 9
+    calibration = make("experiment=calibration")
+    assert study.train == calibration.train and study.dataset == calibration.dataset
+    assert study.finetune.epochs == calibration.finetune.epochs == 10  # the one budget
+    arms = {arm: make("experiment=study", f"arm={arm}") for arm in params.arm.split(",")}
+    assert arms["baseline"].relocation.epochs == 0  # no phase: fine-tuning from removal on
+    assert arms["span"].relocation.target == "span" and arms["span"].relocation.compensate
+    assert arms["penalty"].relocation.strength > 0 and not arms["penalty"].relocation.compensate
+    for cfg in arms.values():  # every arm keeps the study's data, budget and ratio
+        assert (cfg.dataset, cfg.finetune.epochs, cfg.prune) == (
+            study.dataset,
+            study.finetune.epochs,
+            study.prune,
+        )
+    ablation = make("experiment=study_ablation").hydra.sweeper.params
+    for arm in ablation.arm.split(","):  # the span arm less one ingredient, or the baseline plus
+        cfg = make("experiment=study", f"arm={arm}")
+        assert cfg.relocation != arms["span"].relocation != arms["baseline"].relocation
+    assert make("experiment=study", "arm=compensation").relocation.compensate
+    budget = make("experiment=study_budget").hydra.sweeper.params
+    assert budget["finetune.epochs"] == "3,30" and budget.arm == "baseline,span"
+    sweeps = {make(f"experiment={n}").hydra.sweep.dir for n in ("study", "study_budget")}
+    assert len(sweeps | {make("experiment=study_ablation").hydra.sweep.dir}) == 3
+    # the committed arms are the tuning's best trials (the tuning's runs are committed too)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    try:
+        import study_arms
+    finally:
+        sys.path.pop(0)
+    sys_argv, sys.argv = sys.argv, ["study_arms.py"]
+    try:
+        study_arms.main()  # exits with a message where an arm file differs from the tuning
+    finally:
+        sys.argv = sys_argv
+
+
 def test_the_calibration_experiments_compose_on_the_study_setting() -> None:
     from hydra import compose, initialize_config_dir
 
