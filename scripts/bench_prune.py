@@ -42,6 +42,9 @@ RATIOS = (0.3, 0.5, 0.7)
 GPU_RATIO = 0.5  # the ratio of the headline and of the GPU rows
 BATCHES = (1, 8)
 FORMS_BATCH = 8  # the batch of the train-vs-deployed table
+# untimed passes of a model right before each of its timed ones (evaluate.latency_ms's warm):
+# each model is timed warm, as it serves request after request, the models still in turns
+WARM = 1
 LAYOUTS = {"contiguous": torch.contiguous_format, "channels_last_3d": torch.channels_last_3d}
 
 
@@ -99,7 +102,8 @@ def main() -> None:
         f"Inception I3D, width {args.width}, 400 classes, clip {clip_text}. Machine: "
         f"{platform.machine()}, {threads} torch thread(s), torch {torch.__version__}. Median "
         f"{'CPU' if args.clock == 'cpu' else 'wall'} time of {args.runs} forward passes per "
-        "model, the three models in turns.",
+        f"model, the models in turns, each timed pass right after {WARM} untimed pass(es) of "
+        "the same model (timed warm, as a model serving request after request).",
         f"Command: `.venv/bin/python scripts/bench_prune.py --width {args.width} "
         f"--clip {' '.join(map(str, args.clip))} --clock {args.clock} --round-to {args.round_to}`",
         "",
@@ -121,7 +125,7 @@ def main() -> None:
             models = {name: model.to(memory_format=memory_format) for name, model in models.items()}
             for batch in BATCHES:
                 clip = torch.randn(batch, 3, *args.clip).contiguous(memory_format=memory_format)
-                ms = latency_ms(models, clip, args.runs, clock)
+                ms = latency_ms(models, clip, args.runs, clock, warm=WARM)
                 speedup, masked_speedup = ms["dense"] / ms["pruned"], ms["dense"] / ms["masked"]
                 lines.append(
                     f"| {layout} | {ratio} | {batch} | {params:.2f} | {macs:.2f} | "
@@ -177,7 +181,7 @@ def forms(
             macs = count_macs(dense, example) / count_macs(pruned, example)
             models = {"dense": dense, "pruned": pruned}
             models |= {f"{name}_deployed": deployed(model) for name, model in models.items()}
-            ms = latency_ms(models, clip, args.runs, clock)
+            ms = latency_ms(models, clip, args.runs, clock, warm=WARM)
             train = ms["dense"] / ms["pruned"]
             deploy = ms["dense_deployed"] / ms["pruned_deployed"]
             lines.append(

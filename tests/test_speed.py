@@ -257,3 +257,24 @@ def test_the_pruning_benchmark_splits_the_time_by_kind_of_convolution() -> None:
     # each of the 58 convolutions reads the clock twice, the whole pass twice more
     assert sum(parts[kind][1] for kind in CONV_KINDS) == 58
     assert parts["total"][1] == 2 * 58 + 1 and parts["rest"][1] == 2 * 58 + 1 - 58
+
+
+def test_latency_warms_each_model_before_each_timed_pass() -> None:
+    from skr_cli.engine.evaluate import latency_ms
+
+    calls: list[str] = []
+
+    class Named(nn.Module):
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.name = name
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            calls.append(self.name)
+            return x
+
+    models = {"a": Named("a"), "b": Named("b")}
+    ms = latency_ms(models, torch.zeros(1, 3), runs=2, warm=1)
+    assert set(ms) == {"a", "b"}
+    # 3 warm-up passes each, then per run each model twice in a row (untimed, timed), in turns
+    assert calls == ["a"] * 3 + ["b"] * 3 + ["a", "a", "b", "b"] * 2

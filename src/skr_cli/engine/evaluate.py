@@ -76,12 +76,16 @@ def latency_ms(
     clip: torch.Tensor,
     runs: int,
     clock: Callable[[], float] = time.perf_counter,
+    warm: int = 0,
 ) -> dict[str, float]:
     """Median forward time (ms) of each model on ``clip`` (B, C, T, H, W), side by side.
 
     The models take turns run by run, so a change in machine load hits all of them alike.
     ``clock`` may be ``time.process_time`` to count CPU time instead of wall time (steadier on
-    a shared machine; with one torch thread it is the work of one forward pass).
+    a shared machine; with one torch thread it is the work of one forward pass). ``warm``
+    untimed passes of the same model precede each timed one, so that it is timed as a model
+    serving request after request is (its weights in the caches, the allocator holding its
+    buffers), not right after another model's turn.
     """
     cuda = clip.device.type == "cuda"  # kernels run asynchronously: wait for them to finish
     times: dict[str, list[float]] = {name: [] for name in models}
@@ -92,6 +96,8 @@ def latency_ms(
                 model(clip)
         for _ in range(runs):
             for name, model in models.items():
+                for _ in range(warm):
+                    model(clip)
                 if cuda:
                     torch.cuda.synchronize(clip.device)
                 start = clock()
