@@ -32,3 +32,4 @@ runs=benchmarks/study/runs
 report "$runs/tune_baseline" "$runs/tune_penalty" "$runs/tune_span" --out benchmarks/study/tune
 report "$runs/study" "$runs/budget" --out benchmarks/study/study
 report "$runs/study" "$runs/ablation" --out benchmarks/study/ablation
+python scripts/study_tables.py  # benchmarks/agnosticism.md (it says how many runs finished)

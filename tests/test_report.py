@@ -650,3 +650,54 @@ def test_replot_errors_are_one_line_and_exit_2(
         assert stop.value.code == 2
         lines = capsys.readouterr().err.splitlines()
         assert len(lines) == 1 and lines[0].startswith("skr-report: error: ")
+
+
+def test_the_study_tables_give_each_arms_ratio_and_verdict(tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    try:
+        import study_tables
+    finally:
+        sys.path.pop(0)
+    assert study_tables.verdict({"ratio": 0.3, "low": 0.2, "high": 0.38}).startswith("reproduced")
+    assert study_tables.verdict({"ratio": 0.5, "low": 0.3, "high": 0.7}) == "consistent with 60 %"
+    assert study_tables.verdict({"ratio": 0.8, "low": 0.6, "high": 0.9}).startswith("narrower")
+    assert study_tables.verdict({"ratio": 1.2, "low": 0.9, "high": 1.5}) == "no narrowing shown"
+    cells = []
+    for i, arm in enumerate(("baseline", "penalty", "span")):
+        ratio = None if i == 0 else {
+            "ratio": 1 - 0.3 * i, "low": 0.5 - 0.2 * i, "high": 1.1 - 0.3 * i,
+            "mean_difference": 1.0 * i, "difference_low": 0.0, "difference_high": 2.0 * i,
+            "p_permutation": 0.01, "seeds": 5, "heuristics": 9,
+        }  # fmt: skip
+        cells.append(
+            {
+                "key": {"prune.ratio": 0.5, "lowrank.weight": 0.0},
+                "choices": {"arm": arm},
+                "spread": {"mean": 95.0 + i, "std": 3.0 - i, "low": 2.0 - i, "high": 4.0 - i},
+                "anova": {"common_seeds": [0, 1, 2, 3, 4], "sd_heuristic": 2.5 - i},
+                "ratio": ratio,
+                "without": {"random": ratio} if ratio else {},
+                "worst": "random",
+                "heuristics": [
+                    {"heuristic": h, "top1_mean": 95.0 + i, "finetune_epochs_mean": 10}
+                    for h in ("l1", "random")
+                ],
+                "runs": [{}] * 10,
+            }
+        )
+    (tmp_path / "study").mkdir()
+    (tmp_path / "study" / "report.json").write_text(json.dumps({"cells": cells}))
+    out = tmp_path / "agnosticism.md"
+    argv, sys.argv = sys.argv, ["study_tables.py", "--reports", str(tmp_path), "--out", str(out)]
+    try:
+        study_tables.main()
+    finally:
+        sys.argv = argv
+    text = out.read_text()
+    assert "30 of the study's 405 runs finished" in text
+    assert "| 0.5 | span | 5 | 97.00 | 1.00 [0.00, 2.00] | 0.50 | 0.40 [0.10, 0.50] | 0.010" in text
+    assert text.count("consistent with 60 %") == 2  # both arms: their intervals reach 0.4
+    assert (
+        "| 0.5 | span | 0.40 [0.10, 0.50] | 0.40 [0.10, 0.50] | 0.40 [0.10, 0.50] (random) |"
+        in text
+    )
