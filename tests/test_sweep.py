@@ -52,6 +52,9 @@ def test_submitit_sweep_shares_the_dense_model_and_a_rerun_trains_nothing(tmp_pa
     # both record what training it cost, the job that loaded it included
     assert len({p["train_seconds"] for p in provenance}) == 1 and provenance[0]["train_seconds"] > 0
     assert provenance[0]["path"] == f"dense/{provenance[0]['key']}/dense.pt"  # inside the cache
+    # how long each waited for the other to train it: the trainer not at all
+    trainer = next(p for p in provenance if not p["cached"])
+    assert trainer["waited_seconds"] == 0 and all(p["waited_seconds"] >= 0 for p in provenance)
     dense = cache / provenance[0]["path"]
     for name in runs:  # the shared checkpoint is in each run folder too
         assert (tmp_path / "sweep" / name / "dense.pt").stat().st_size == dense.stat().st_size

@@ -106,9 +106,10 @@ def pretrain(ctx: RunContext) -> tuple[nn.Module, dict[str, Any]]:
         The dense model and its provenance for metrics.json: ``{"key", "cached", "path",
         "train_seconds"}``, where ``cached`` says the weights were loaded rather than trained by
         this run, ``path`` is the checkpoint's place inside the cache folder (``cache_dir``),
-        and ``train_seconds`` is the wall time the job that trained the shared model spent on it
-        (None where unknown; ``key`` is None and there is no ``train_seconds`` when
-        ``dense_cache=false``).
+        ``train_seconds`` is the wall time the job that trained the shared model spent on it
+        (None where unknown) and ``waited_seconds`` how long this job waited for another one to
+        train it (part of its ``pretrain`` phase; ``key`` is None and there is no
+        ``train_seconds`` when ``dense_cache=false``).
     """
     cfg = ctx.cfg
     seed = seed_phase(cfg.seed, "pretrain")
@@ -135,6 +136,7 @@ def pretrain(ctx: RunContext) -> tuple[nn.Module, dict[str, Any]]:
     entry = cache_entry(cfg.cache_dir, key)
     path = entry / "dense.pt"
     cached = broadcast(path.exists())  # under torchrun: rank 0's view, on every rank
+    waited = 0.0  # seconds this job waited for another one to train the model
     if not cached:
         entry.mkdir(parents=True, exist_ok=True)
         lock = _WaitingLock(entry / "dense.lock", f"another job to train the dense model {key}")
@@ -153,6 +155,7 @@ def pretrain(ctx: RunContext) -> tuple[nn.Module, dict[str, Any]]:
                 write_json(
                     entry / "trained.json", {"seconds": seconds, "threads": torch.get_num_threads()}
                 )
+        waited = round(lock.waited, 3)
     else:
         model = train_into(path)
     if is_main():
@@ -163,7 +166,8 @@ def pretrain(ctx: RunContext) -> tuple[nn.Module, dict[str, Any]]:
     )
     # the path inside the cache folder, so that metrics.json does not say where the cache lives
     inside = path.relative_to(Path(cfg.cache_dir).resolve()).as_posix()
-    return model, {"key": key, "cached": cached, "path": inside, "train_seconds": train_seconds}
+    provenance = {"key": key, "cached": cached, "path": inside, "train_seconds": train_seconds}
+    return model, provenance | {"waited_seconds": waited}
 
 
 def measure_dense(ctx: RunContext, model: nn.Module, provenance: dict[str, Any]) -> dict[str, Any]:
@@ -193,13 +197,16 @@ class _WaitingLock:
 
     def __init__(self, path: Path, holder: str) -> None:
         self.lock, self.holder = FileLock(path), holder
+        self.waited = 0.0  # seconds spent waiting for the other process
 
     def __enter__(self) -> None:
         try:
             self.lock.acquire(timeout=0)
         except Timeout:
             print(f"pretrain: waiting for {self.holder}", flush=True)
+            start = time.perf_counter()
             self.lock.acquire()
+            self.waited = time.perf_counter() - start
 
     def __exit__(self, *exc: object) -> None:
         self.lock.release()
