@@ -425,8 +425,9 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def cell_stats(cell: Cell) -> CellStats:
-    """Per-heuristic summaries, spread of their means, and the heuristic × seed ANOVA."""
+def cell_stats(cell: Cell, *, resamples: int, seed: int) -> CellStats:
+    """Per-heuristic summaries, spread of their means (with its bootstrap interval over the seeds
+    every heuristic has: ``resamples`` draws from ``seed``), and the heuristic × seed ANOVA."""
     top1 = cell.values("final.top1")
     rows = []
     for name in cell.heuristics:
@@ -439,6 +440,7 @@ def cell_stats(cell: Cell) -> CellStats:
         rows.append(HeuristicStats(name, seeds, summary, means))
     anova_seeds, table = complete_table(top1, cell.heuristics)
     gaps = [(h, s) for h in cell.heuristics for s in cell.seeds if (h, s) not in cell.runs]
+    low, high = spread_interval(table, resamples=resamples, seed=seed)
     return CellStats(
         cell=cell,
         heuristics=rows,
@@ -446,6 +448,8 @@ def cell_stats(cell: Cell) -> CellStats:
         anova=two_way_anova(table),
         anova_seeds=anova_seeds,
         gaps=gaps,
+        spread_low=low,
+        spread_high=high,
     )
 
 
@@ -501,11 +505,9 @@ def left_out(stats: CellStats, base: CellStats) -> tuple[str | None, list[str]]:
 
 def analyze(cells: Sequence[Cell], *, resamples: int, seed: int) -> list[CellStats]:
     """Statistics of every cell, and for relocation cells the comparison with their baseline."""
-    by_key = {cell.key: cell_stats(cell) for cell in cells}
+    by_key = {cell.key: cell_stats(cell, resamples=resamples, seed=seed) for cell in cells}
     for cell in cells:
         stats = by_key[cell.key]
-        table = complete_table(cell.values("final.top1"), cell.heuristics)[1]
-        stats.spread_low, stats.spread_high = spread_interval(table, resamples=resamples, seed=seed)
         if cell.baseline_relocation:
             continue
         base = baseline_of(cell, cells)
