@@ -67,6 +67,16 @@ def planned_consumers(ctx: RunContext, model: nn.Module, plan: Plan) -> dict[str
         raise UserError(f"relocation: {err}") from err
 
 
+def dense_teacher(cfg: DictConfig, dense: nn.Module) -> Distillation | None:
+    """The dense model as the teacher of ``relocation.distill`` (None with weight 0), for the
+    relocation phase and, with ``distill.finetune``, fine-tuning after removal."""
+    distill = cfg.relocation.distill
+    if distill.weight <= 0:
+        return None
+    # in eval mode and never trained again: pruning works on a copy
+    return Distillation(dense.eval(), distill.weight, distill.temperature)
+
+
 def relocation_objective(
     ctx: RunContext, model: nn.Module, dense: nn.Module, plan: Plan, step: int
 ) -> Relocation:
@@ -81,10 +91,7 @@ def relocation_objective(
         span = SpanPenalty(consumers, settings.ridge, settings.span_positions)
     steps = settings.epochs * len(train_loader(ctx, ctx.cfg.finetune.batch_size, 0))
     ramp = Ramp(settings.schedule, settings.strength, settings.exp_rate, steps)
-    distillation = None
-    if settings.distill.weight > 0:
-        teacher = dense.eval()  # never trained again: pruning works on a copy
-        distillation = Distillation(teacher, settings.distill.weight, settings.distill.temperature)
+    distillation = dense_teacher(ctx.cfg, dense)
 
     def log(parts: dict[str, float]) -> None:
         if ctx.tracker is not None:

@@ -26,14 +26,14 @@ from skr_cli.pipeline.measure import (
 )
 from skr_cli.pipeline.outputs import check_run_dir, phase_output
 from skr_cli.pipeline.prune import build_heuristic, compare_heuristics, prune
-from skr_cli.pipeline.relocation import relocation_active, relocation_metrics
+from skr_cli.pipeline.relocation import dense_teacher, relocation_active, relocation_metrics
 from skr_cli.pipeline.runcontext import RunContext, build_context, seed_phase
 from skr_cli.pipeline.training import trained
 from skr_cli.pruning.count import MAC_CONVENTION
 from skr_cli.pruning.history import pruning_history
 from skr_cli.pruning.layers import prunable_layers
 from skr_cli.pruning.plan import Plan
-from skr_cli.relocation import Distillation, Distilled
+from skr_cli.relocation import Distilled
 from skr_cli.tracking.metrics import write_metrics
 from skr_cli.tracking.wandb_run import wandb_run
 
@@ -47,10 +47,9 @@ def relocation_epochs(cfg: DictConfig) -> int:
 def finetune_objective(ctx: RunContext, dense: nn.Module) -> Distilled | None:
     """Fine-tuning's loss where ``relocation.distill.finetune`` carries distillation from the
     dense model on after removal (None: the plain cross-entropy)."""
-    distill = ctx.cfg.relocation.distill
-    if not (distill.finetune and distill.weight > 0):
+    teacher = dense_teacher(ctx.cfg, dense) if ctx.cfg.relocation.distill.finetune else None
+    if teacher is None:
         return None
-    teacher = Distillation(dense.eval(), distill.weight, distill.temperature)
     return Distilled(teacher, label_smoothing=ctx.cfg.finetune.label_smoothing)
 
 
