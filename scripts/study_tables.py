@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import study_arms
+from skr_cli.report.cells import saved_budget, saved_choices
+from skr_cli.report.write import estimate, num
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = ROOT / "benchmarks" / "study"
@@ -34,38 +36,32 @@ def load(name: str, reports: Path = REPORTS) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def num(value: float | None, digits: int = 2, sign: bool = False) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:+.{digits}f}" if sign else f"{value:.{digits}f}"
-
-
-def interval(value: float | None, low: float | None, high: float | None, sign: bool = False) -> str:
-    text = num(value, sign=sign)
-    if value is None or low is None or high is None:
-        return text
-    return f"{text} [{num(low, sign=sign)}, {num(high, sign=sign)}]"
-
-
 def ratio_text(r: dict[str, Any] | None) -> str:
     """A spread ratio with its interval."""
-    return interval(r["ratio"], r["low"], r["high"]) if r else "n/a"
+    return estimate(r["ratio"], r["low"], r["high"]) if r else "n/a"
 
 
 def difference_text(r: dict[str, Any]) -> str:
     """The difference of mean top-1 with its interval."""
-    return interval(r["mean_difference"], r["difference_low"], r["difference_high"], sign=True)
+    return estimate(r["mean_difference"], r["difference_low"], r["difference_high"], sign=True)
+
+
+def spread_text(cell: dict[str, Any]) -> str:
+    """The std across heuristics with its interval."""
+    spread = cell["spread"]
+    return estimate(spread["std"], spread.get("low"), spread.get("high"))
+
+
+def versus(cell: dict[str, Any], baseline: str) -> str:
+    """seeds | mean top-1 | spread | spread ratio | Δ mean: the columns every table shares
+    (``baseline`` in the last two for a cell compared with none)."""
+    r = cell.get("ratio")
+    shared = f"{seeds(cell)} | {num(cell['spread']['mean'])} | {spread_text(cell)}"
+    return shared + (f" | {ratio_text(r)} | {difference_text(r)}" if r else f" | {baseline} | ")
 
 
 def arm(cell: dict[str, Any]) -> str | None:
-    return cell.get("choices", {}).get("arm")
-
-
-def budget(cell: dict[str, Any]) -> float | None:
-    if "finetune.epochs" in cell["key"]:
-        return float(cell["key"]["finetune.epochs"])
-    found = {h.get("finetune_epochs_mean") for h in cell["heuristics"]} - {None}
-    return float(found.pop()) if len(found) == 1 else None
+    return saved_choices(cell).get("arm")
 
 
 def seeds(cell: dict[str, Any]) -> int:
@@ -74,7 +70,7 @@ def seeds(cell: dict[str, Any]) -> int:
 
 def plain(cell: dict[str, Any]) -> bool:
     """A cell of the study proper: no low-rank pre-training, the study's budget."""
-    return not cell["key"].get("lowrank.weight") and budget(cell) == STUDY_BUDGET
+    return not cell["key"].get("lowrank.weight") and saved_budget(cell) == STUDY_BUDGET
 
 
 def verdict(ratio: dict[str, Any] | None) -> str:
@@ -107,11 +103,10 @@ def answer_rows(cells: list[dict[str, Any]]) -> list[str]:
             )
             if cell is None:
                 continue
-            s, r = cell["spread"], cell.get("ratio")
+            r = cell.get("ratio")
             rows.append(
-                f"| {ratio:g} | {name} | {seeds(cell)} | {num(s['mean'])} | "
-                f"{interval(s['std'], s.get('low'), s.get('high'))} | "
-                f"{num(cell['anova'].get('sd_heuristic'))} | "
+                f"| {ratio:g} | {name} | {seeds(cell)} | {num(cell['spread']['mean'])} | "
+                f"{spread_text(cell)} | {num(cell['anova'].get('sd_heuristic'))} | "
                 + (
                     f"{ratio_text(r)} | {num(r.get('p_permutation'), 3)} "
                     f"| {difference_text(r)} | {verdict(r)} |"
@@ -169,13 +164,9 @@ def budget_rows(cells: list[dict[str, Any]]) -> list[str]:
         c for c in cells if c["key"]["prune.ratio"] == 0.5 and not c["key"].get("lowrank.weight")
     ]
     mine = [c for c in mine if arm(c) in ("baseline", "span")]
-    for cell in sorted(mine, key=lambda c: (budget(c) or 0, ARMS.index(arm(c)))):
-        s, r = cell["spread"], cell.get("ratio")
-        rows.append(
-            f"| {num(budget(cell), 0)} | {arm(cell)} | {seeds(cell)} | {num(s['mean'])} | "
-            f"{interval(s['std'], s.get('low'), s.get('high'))} | "
-            + (f"{ratio_text(r)} | {difference_text(r)} |" if r else "(the baseline) | |")
-        )
+    for cell in sorted(mine, key=lambda c: (saved_budget(c) or 0, ARMS.index(arm(c)))):
+        budget = num(saved_budget(cell), 0)
+        rows.append(f"| {budget} | {arm(cell)} | {versus(cell, '(the baseline)')} |")
     return rows
 
 
@@ -185,14 +176,10 @@ def ablation_rows(cells: list[dict[str, Any]]) -> list[str]:
         "| spread ratio vs its baseline [95 % CI] | Δ mean top-1 [95 % CI] |",
         "|---|---|---|---|---|---|---|",
     ]
-    mine = [c for c in cells if c["key"]["prune.ratio"] == 0.5 and budget(c) == STUDY_BUDGET]
+    mine = [c for c in cells if c["key"]["prune.ratio"] == 0.5 and saved_budget(c) == STUDY_BUDGET]
     for cell in sorted(mine, key=lambda c: (c["key"].get("lowrank.weight", 0), str(arm(c)))):
-        s, r = cell["spread"], cell.get("ratio")
-        rows.append(
-            f"| {arm(cell)} | {cell['key'].get('lowrank.weight', 0):g} | {seeds(cell)} | "
-            f"{num(s['mean'])} | {interval(s['std'], s.get('low'), s.get('high'))} | "
-            + (f"{ratio_text(r)} | {difference_text(r)} |" if r else "(a baseline) | |")
-        )
+        weight = cell["key"].get("lowrank.weight", 0)
+        rows.append(f"| {arm(cell)} | {weight:g} | {versus(cell, '(a baseline)')} |")
     return rows
 
 

@@ -241,6 +241,18 @@ def saved_choices(cell: Mapping[str, Any]) -> dict[str, str]:
     return {g: o for g, o in sorted(first.items()) if all(c.get(g) == o for c in found)}
 
 
+BUDGET = "finetune.epochs"  # epochs after scoring: the budget of fine-tuning
+
+
+def saved_budget(cell: Mapping[str, Any]) -> float | None:
+    """A report.json cell's ``finetune.epochs``: from its key where it varies between cells,
+    else the one value its heuristics' runs recorded (None where they differ or none did)."""
+    if BUDGET in cell["key"]:
+        return float(cell["key"][BUDGET])
+    found = {h.get("finetune_epochs_mean") for h in cell.get("heuristics", [])} - {None}
+    return float(found.pop()) if len(found) == 1 else None
+
+
 def group_cells(runs: Iterable[Run]) -> tuple[list[Cell], list[Problem]]:
     """Groups finished runs into cells; a second run of a cell's (heuristic, seed) is listed.
 

@@ -32,13 +32,12 @@ import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from skr_cli.report.cells import saved_choices, short_labels  # noqa: E402
+from skr_cli.report.cells import BUDGET, saved_budget, saved_choices, short_labels  # noqa: E402
 
 ACCURACY_PNG = "accuracy_vs_ratio.png"
 SPREAD_PNG = "spread.png"
 AGREEMENT_PNG = "agreement.png"
 AXIS = "prune.ratio"  # the x axis of the figures: never part of a variant's name
-BUDGET = "finetune.epochs"  # the x axis of the budget panel: epochs after scoring
 ANSWER_PNG = "answer.png"
 MARKERS = "osD^vPX<>*"
 DPI = 110
@@ -76,7 +75,7 @@ def plot_cells(data: Mapping[str, Any]) -> list[PlotCell]:
             std=c["spread"]["std"],
             vs_baseline=_ratio(c.get("ratio")),
             std_interval=_interval(c["spread"]),
-            budget=_budget(c),
+            budget=saved_budget(c),
             family=family,
         )
         for c, variant, family in zip(cells, variants, families, strict=True)
@@ -86,14 +85,6 @@ def plot_cells(data: Mapping[str, Any]) -> list[PlotCell]:
 def _interval(spread: Mapping[str, Any]) -> tuple[float, float] | None:
     low, high = spread.get("low"), spread.get("high")
     return None if low is None or high is None else (float(low), float(high))
-
-
-def _budget(cell: Mapping[str, Any]) -> float | None:
-    """The cell's ``finetune.epochs``: from its key where it varies, else from its runs."""
-    if BUDGET in cell["key"]:
-        return float(cell["key"][BUDGET])
-    found = {h.get("finetune_epochs_mean") for h in cell.get("heuristics", [])} - {None}
-    return float(found.pop()) if len(found) == 1 else None
 
 
 def _ratio(ratio: Mapping[str, Any] | None) -> tuple[float, float | None, float | None] | None:
