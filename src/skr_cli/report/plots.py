@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -194,18 +194,7 @@ def spread_figure(cells: Sequence[PlotCell]) -> Figure | None:
         for i, cell in enumerate(sorted(here, key=lambda c: list(styles).index(c.variant))):
             x = g + (i - (len(here) - 1) / 2) * width
             style = styles[cell.variant]
-            top.bar(
-                x,
-                cell.std or 0.0,
-                width,
-                yerr=_yerr(cell.std, cell.std_interval),
-                capsize=2,
-                ecolor="0.25",
-                color=style["color"],
-                hatch=style["hatch"],
-                edgecolor="white",
-                label=wrap(cell.variant),
-            )
+            _spread_bar(top, x, width, cell, style, capsize=2, label=wrap(cell.variant))
             _ratio_point(bottom, x, cell, style)
         ticks.append(g)
     handles, names = top.get_legend_handles_labels()
@@ -232,6 +221,31 @@ def spread_figure(cells: Sequence[PlotCell]) -> Figure | None:
     return fig
 
 
+def _spread_bar(
+    ax: plt.Axes,
+    x: float,
+    width: float,
+    cell: PlotCell,
+    style: Mapping[str, Any],
+    *,
+    capsize: float = 3,
+    label: str | None = None,
+) -> None:
+    """A cell's std across heuristics as a bar in its variant's style, with its interval."""
+    ax.bar(
+        x,
+        cell.std or 0.0,
+        width,
+        yerr=_yerr(cell.std, cell.std_interval),
+        capsize=capsize,
+        ecolor="0.25",
+        color=style["color"],
+        hatch=style["hatch"],
+        edgecolor="white",
+        label=label,
+    )
+
+
 def _yerr(value: float | None, interval: tuple[float, float] | None) -> list | None:
     """An error bar from a point and its interval (None where either is missing)."""
     if value is None or interval is None:
@@ -253,7 +267,7 @@ def answer_figure(cells: Sequence[PlotCell]) -> Figure | None:
     common = max((b for b in shared if b is not None), default=None)
     main = [c for c in cells if c.budget == common or not shared]
     curves = {r for r, b in budgets_per_ratio.items() if len(b - {None}) >= 3}
-    styles = variant_styles([PlotCell(**{**vars(c), "variant": c.family}) for c in cells])
+    styles = variant_styles([replace(c, variant=c.family) for c in cells])
     fig, axes = plt.subplots(
         1, 2 if curves else 1, figsize=(12.0 if curves else 7.0, 4.2), squeeze=False
     )
@@ -267,17 +281,7 @@ def answer_figure(cells: Sequence[PlotCell]) -> Figure | None:
             cell = next((c for c in main if c.ratio == ratio and c.family == family), None)
             if cell is None or cell.std is None:
                 continue
-            left.bar(
-                g + (i - (len(families) - 1) / 2) * width,
-                cell.std,
-                width,
-                yerr=_yerr(cell.std, cell.std_interval),
-                capsize=3,
-                ecolor="0.25",
-                color=style["color"],
-                hatch=style["hatch"],
-                edgecolor="white",
-            )
+            _spread_bar(left, g + (i - (len(families) - 1) / 2) * width, width, cell, style)
     left.set_xticks(range(len(ratios)), [f"{r:g}" for r in ratios])
     left.set_xlabel("prune ratio (share of channels removed)")
     left.set_ylabel("std across heuristics (top-1 points)")
