@@ -106,29 +106,37 @@ def arm_text(arm: str, best: dict[str, Any], count: int, heuristics: list[str]) 
     return "\n".join(header) + "\n" + yaml.safe_dump(body, sort_keys=True)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help="write conf/arm/*.yaml")
-    args = parser.parse_args()
+def arm_files() -> dict[Path, str]:
+    """Each tuned arm's file (conf/arm/<arm>.yaml) and the text its tuning gives it; exits in
+    one line where an arm's tuning has not finished."""
     sweep = experiment("study_tune")["hydra"]["sweeper"]["params"]
     heuristics = sweep["heuristic"].split(",")
     first, end = sweep["search.trial"].removeprefix("range(").removesuffix(")").split(",")
     trials = int(end) - int(first)
-    stale = []
+    files = {}
     for arm in ARMS:
         ranked = scored_trials(arm, heuristics)
         if len(ranked) < trials:
             sys.exit(f"study_arms: {arm}: {len(ranked)} of {trials} trials finished; tune first")
-        text = arm_text(arm, ranked[0], trials, heuristics)
-        path = ARM_DIR / f"{arm}.yaml"
-        if args.write:
+        files[ARM_DIR / f"{arm}.yaml"] = arm_text(arm, ranked[0], trials, heuristics)
+    return files
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true", help="write conf/arm/*.yaml")
+    args = parser.parse_args()
+    files = arm_files()
+    if args.write:
+        for path, text in files.items():
             path.parent.mkdir(exist_ok=True)
             path.write_text(text)
-            print(f"wrote {path.relative_to(ROOT)}: trial {ranked[0]['trial']}")
-        elif not path.exists() or path.read_text() != text:
-            stale.append(str(path.relative_to(ROOT)))
+            print(f"wrote {path.relative_to(ROOT)}")
+        return
+    stale = [p for p, text in files.items() if not p.exists() or p.read_text() != text]
     if stale:
-        sys.exit(f"study_arms: {', '.join(stale)} differ from the tuning; run with --write")
+        names = ", ".join(str(p.relative_to(ROOT)) for p in stale)
+        sys.exit(f"study_arms: {names} differ from the tuning; run with --write")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,16 @@ from skr_cli.tracking.metrics import comparable as without_volatile
 SKR_RUN = str(Path(sys.executable).parent / "skr-run")
 
 
+def make(*overrides: str):
+    """The config ``skr-run`` composes from these overrides, Hydra's node included."""
+    from hydra import compose, initialize_config_dir
+
+    from skr_cli.configs import config_dir
+
+    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
+        return compose("config", overrides=list(overrides), return_hydra_config=True)
+
+
 def sweep(tmp_path: Path, *overrides: str, cache: Path) -> subprocess.CompletedProcess:
     """``skr-run -m`` with its sweep in ``tmp_path / "sweep"`` and its own cache."""
     env = os.environ | {"SKR_CACHE_DIR": str(cache)}
@@ -131,12 +141,7 @@ def test_sweep_group_names_the_sweep() -> None:
 
 
 def test_experiments_define_their_sweep(tmp_path: Path) -> None:
-    from hydra import compose, initialize_config_dir
-
-    from skr_cli.configs import config_dir
-
-    with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-        cfg = compose("config", overrides=["experiment=quickstart"], return_hydra_config=True)
+    cfg = make("experiment=quickstart")
     assert cfg.hydra.sweep.dir == "multirun/quickstart"
     assert "joblib" in cfg.hydra.launcher._target_.lower()
     params = cfg.hydra.sweeper.params
@@ -145,14 +150,7 @@ def test_experiments_define_their_sweep(tmp_path: Path) -> None:
 
 
 def test_the_agnosticism_study_composes_with_its_tuned_setting() -> None:
-    from hydra import compose, initialize_config_dir
-
-    from skr_cli.configs import config_dir
     from skr_cli.search import draw, flatten_space
-
-    def make(*overrides: str):
-        with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-            return compose("config", overrides=list(overrides), return_hydra_config=True)
 
     study = make("experiment=agnosticism")
     params = study.hydra.sweeper.params
@@ -175,16 +173,6 @@ def test_the_agnosticism_study_composes_with_its_tuned_setting() -> None:
 
 
 def test_the_study_runs_its_arms_as_tuned_on_the_calibrated_benchmark() -> None:
-    import sys
-
-    from hydra import compose, initialize_config_dir
-
-    from skr_cli.configs import config_dir
-
-    def make(*overrides: str):
-        with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-            return compose("config", overrides=list(overrides), return_hydra_config=True)
-
     study = make("experiment=study")
     params = study.hydra.sweeper.params
     assert params["prune.ratio"] == "0.5,0.3,0.7" and params.seed == "0,1,2,3,4"
@@ -217,22 +205,11 @@ def test_the_study_runs_its_arms_as_tuned_on_the_calibrated_benchmark() -> None:
         import study_arms
     finally:
         sys.path.pop(0)
-    sys_argv, sys.argv = sys.argv, ["study_arms.py"]
-    try:
-        study_arms.main()  # exits with a message where an arm file differs from the tuning
-    finally:
-        sys.argv = sys_argv
+    for path, text in study_arms.arm_files().items():
+        assert path.read_text() == text, path
 
 
 def test_the_calibration_experiments_compose_on_the_study_setting() -> None:
-    from hydra import compose, initialize_config_dir
-
-    from skr_cli.configs import config_dir
-
-    def make(*overrides: str):
-        with initialize_config_dir(config_dir=config_dir(), version_base="1.3"):
-            return compose("config", overrides=list(overrides), return_hydra_config=True)
-
     names = ("calibration_dense", "calibration_tune", "calibration", "calibration_budget")
     configs = {name: make(f"experiment={name}") for name in names}
     for cfg in configs.values():  # one dense recipe, one data set for every part
