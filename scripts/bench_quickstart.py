@@ -9,12 +9,14 @@ phases (training, scoring, evaluation: each metrics.json's ``timings_s``) fill, 
 rest goes: inside the runs (``job_s``: preparing the data, starting wandb, timing latency, the
 rest of the run) and outside them (process start-up, Hydra, the launcher). Where
 ``conf/experiment/quickstart.yaml`` does not exist, times ``skr-run debug=smoke`` instead (and
-says so). With ``--study-slice`` it also times 20 runs of ``experiment=study`` (prune ratio 0.5,
-seed 0, the baseline and span arms x 10 heuristics) in a new sweep folder with the project's
-cache, the way the study's jobs find it: the seed's dense model is trained first, untimed, where
-the cache does not hold it. Writes benchmarks/quickstart.md and benchmarks/quickstart.json.
+says so). Then it times 20 runs of ``experiment=study`` (prune ratio 0.5, one seed, the baseline
+and span arms x 10 heuristics) in a new sweep folder with the project's cache, the way the
+study's jobs find it: the seed's dense model is trained first, untimed, where the cache does not
+hold it (``--slice-seed`` picks the seed, so that one already in the cache can be used;
+``--quickstart-only`` leaves the slice out). Writes benchmarks/quickstart.md and
+benchmarks/quickstart.json.
 
-    .venv/bin/python scripts/bench_quickstart.py [--study-slice]
+    .venv/bin/python scripts/bench_quickstart.py [--slice-seed N] [--quickstart-only]
 """
 
 from __future__ import annotations
@@ -36,13 +38,7 @@ from summarise_bench import write_headlines
 ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = ROOT / "conf" / "experiment" / "quickstart.yaml"
 HEURISTICS = "l1,l2,taylor,taylor_weight,apoz,bn_scale,fpgm,svd_entropy,random,mean_activation"
-SLICE = [
-    "experiment=study",
-    "prune.ratio=0.5",
-    "seed=0",
-    "arm=baseline,span",
-    f"heuristic={HEURISTICS}",
-]
+SLICE = ["experiment=study", "prune.ratio=0.5", "arm=baseline,span", f"heuristic={HEURISTICS}"]
 BASE = [sys.executable, "-m", "skr_cli"]
 
 
@@ -57,13 +53,20 @@ def quickstart(folder: Path) -> tuple[list[str], str, int, dict[str, str]]:
     return BASE + args, "skr-run debug=smoke", 1, env
 
 
-def study_slice(folder: Path) -> tuple[list[str], str, int, dict[str, str]]:
-    """20 runs of the study's config in a new sweep folder, with the project's cache."""
-    warm = [*BASE, *[a for a in SLICE if not a.startswith(("arm=", "heuristic="))]]
-    warm += ["agreement.heuristics=[l1]", "agreement.only=true", f"hydra.run.dir={folder / 'warm'}"]
-    subprocess.run(warm, cwd=ROOT, check=True, capture_output=True)  # the dense model, untimed
-    args = ["-m", *SLICE, f"hydra.sweep.dir={folder / 'sweep'}"]
-    return BASE + args, "skr-run -m " + " ".join(SLICE), 2, {}
+def study_slice(seed: int):
+    """20 runs of the study's config with ``seed`` in a new sweep folder, with the project's
+    cache (a builder for :func:`measure`)."""
+    overrides = [*SLICE[:2], f"seed={seed}", *SLICE[2:]]
+
+    def build(folder: Path) -> tuple[list[str], str, int, dict[str, str]]:
+        warm = [*BASE, *[a for a in overrides if not a.startswith(("arm=", "heuristic="))]]
+        warm += ["agreement.heuristics=[l1]", "agreement.only=true"]
+        warm += [f"hydra.run.dir={folder / 'warm'}"]
+        subprocess.run(warm, cwd=ROOT, check=True, capture_output=True)  # the dense model
+        args = ["-m", *overrides, f"hydra.sweep.dir={folder / 'sweep'}"]
+        return BASE + args, "skr-run -m " + " ".join(overrides), 2, {}
+
+    return build
 
 
 def measure(build, name: str) -> dict:
@@ -114,11 +117,12 @@ JOB_PARTS = ("setup", "tracking", "latency")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/quickstart.md"))
-    parser.add_argument("--study-slice", action="store_true", help="also 20 runs of the study")
+    parser.add_argument("--slice-seed", type=int, default=0, help="the study slice's seed")
+    parser.add_argument("--quickstart-only", action="store_true", help="leave the slice out")
     args = parser.parse_args()
     records = [measure(quickstart, "quickstart")]
-    if args.study_slice:
-        records.append(measure(study_slice, "study slice"))
+    if not args.quickstart_only:
+        records.append(measure(study_slice(args.slice_seed), "study slice"))
     names = list(records[0]["shares"])
     lines = [
         "# End to end: how much of a sweep's job slots the runs' phases fill",
@@ -128,12 +132,12 @@ def main() -> None:
         + (
             ", and a 20-run slice of the study's config with the project's cache (its "
             "dense model already trained, as for the study's jobs)"
-            if args.study_slice
+            if not args.quickstart_only
             else ""
         )
-        + ". Written by `scripts/bench_quickstart.py`"
-        + (" --study-slice" if args.study_slice else "")
-        + ".",
+        + ". Written by `scripts/bench_quickstart.py"
+        + (" --quickstart-only" if args.quickstart_only else f" --slice-seed {args.slice_seed}")
+        + "`.",
         "",
         "| command | runs | jobs | wall s | CPU s (all processes) | wall s per run "
         "| phases / (wall x jobs) |",

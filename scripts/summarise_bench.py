@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 # The order of the sections in the summary (other benchmarks follow, by name).
-ORDER = ("loop", "train", "data", "prune", "models", "scaling", "quickstart")
+ORDER = ("tests", "loop", "train", "data", "prune", "models", "scaling", "quickstart")
 
 
 def machine() -> dict[str, Any]:
