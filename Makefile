@@ -31,7 +31,8 @@ test-fast: install
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup -m "not slow" tests
 
 # Every scripts/bench_*.py in turn (each writes benchmarks/<name>.md and .json), then one page
-# with the headline figures: benchmarks/summary.md. Under 20 minutes on 2 CPU cores.
+# with the headline figures: benchmarks/summary.md. About 40 minutes on 2 CPU cores (the sum of
+# its parts' last runs; the test suite and a 20-run slice of the study are among them).
 bench: install
 	for script in scripts/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 	$(BIN)/python scripts/summarise_bench.py

@@ -86,12 +86,19 @@ def test_smoke_run_prunes_for_real(smoke) -> None:
     assert job["run"] >= sum(metrics["timings_s"].values()) + job["setup"] + job["latency"]
 
 
-def test_eval_deploy_times_the_deployed_form(skr_run, tmp_path: Path) -> None:
-    result = skr_run(*SMOKE, "eval.deploy=true", "eval.latency_runs=2")
+@pytest.mark.parametrize(
+    ("options", "form"),
+    [
+        (["eval.deploy=true"], "deployed"),
+        (["eval.deploy=true", "eval.compile=true"], "deployed, compiled"),
+    ],
+)
+def test_eval_deploy_times_the_deployed_form(skr_run, tmp_path: Path, options, form) -> None:
+    result = skr_run(*SMOKE, *options, "eval.latency_runs=2")
     assert result.returncode == 0, result.stderr
     metrics = metrics_of(tmp_path / "run")
-    assert metrics["latency_form"] == "deployed"
-    assert metrics["final"]["latency_ms"] > 0 and "(deployed form)" in result.stdout
+    assert metrics["latency_form"] == form
+    assert metrics["final"]["latency_ms"] > 0 and f"({form} form)" in result.stdout
 
 
 @pytest.mark.xdist_group("cli_smoke")

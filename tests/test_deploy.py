@@ -1,4 +1,5 @@
-"""The deployment form: batch norm folded into the convolutions, the same outputs."""
+"""The deployment form: batch norm folded into the convolutions, optionally compiled; the same
+outputs."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from skr_cli.engine.deploy import deployed
+from skr_cli.engine.deploy import compiled, deployed
 from skr_cli.heuristics import RandomScores
 from skr_cli.pruning.layers import prunable_layers
 from skr_cli.pruning.plan import select_local
@@ -35,10 +36,24 @@ def test_deployed_folds_every_batch_norm(name: str) -> None:
     assert batch_norms(folded) == 0 and batch_norms(model) > 0
 
 
-def test_a_pruned_model_deploys_alike() -> None:
+def tiny_and_pruned() -> tuple[nn.Module, nn.Module]:
+    """A tiny I3D and a copy with half of every prunable layer's channels removed."""
     model = tiny("i3d")
     plan = select_local(RandomScores(seed=0).score(model, prunable_layers(model), []), 0.5)
-    pruned = remove_channels(copy.deepcopy(model), plan, CLIP[:1])
+    return model, remove_channels(copy.deepcopy(model), plan, CLIP[:1])
+
+
+def test_a_pruned_model_deploys_alike() -> None:
+    _, pruned = tiny_and_pruned()
     with torch.no_grad():
         torch.testing.assert_close(deployed(pruned)(CLIP), pruned(CLIP), rtol=0, atol=1e-4)
     assert batch_norms(deployed(pruned)) == 0
+
+
+@pytest.mark.slow
+def test_the_compiled_deployed_form_gives_the_same_outputs() -> None:
+    for network in tiny_and_pruned():
+        fast = compiled(deployed(network))
+        with torch.no_grad():
+            torch.testing.assert_close(fast(CLIP), network.eval()(CLIP), rtol=0, atol=1e-4)
+            torch.testing.assert_close(fast(CLIP[:1]), network(CLIP[:1]), rtol=0, atol=1e-4)

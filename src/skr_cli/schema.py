@@ -330,6 +330,7 @@ class Eval(Group):
     batch_size: Count1
     latency_runs: Count1
     deploy: Switch
+    compile: Switch
 
 
 class Search(Group):

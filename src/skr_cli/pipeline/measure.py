@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from skr_cli.engine.batchnorm import recalibrate_batchnorm
-from skr_cli.engine.deploy import deployed
+from skr_cli.engine.deploy import compiled, deployed
 from skr_cli.engine.evaluate import evaluate, latency_ms
 from skr_cli.pipeline.loaders import calibration_batches, test_loader
 from skr_cli.pipeline.outputs import resumed
@@ -44,15 +44,21 @@ def measure_recalibrated(ctx: RunContext, model: nn.Module) -> dict[str, Any]:
 
 
 def latency_form(cfg: DictConfig) -> str:
-    """The form the models' latency is measured in: ``deployed`` (``eval.deploy``) or ``train``."""
-    return "deployed" if cfg.eval.deploy else "train"
+    """The form the models' latency is measured in: ``deployed`` (``eval.deploy``) or ``train``,
+    followed by ``, compiled`` where ``eval.compile`` compiles it."""
+    form = "deployed" if cfg.eval.deploy else "train"
+    return f"{form}, compiled" if cfg.eval.compile else form
 
 
 def measure_latency(ctx: RunContext, models: dict[str, nn.Module]) -> dict[str, float]:
     """Median batch-1 latency (ms) of each model on the example clip, side by side, every one in
-    the form ``eval.deploy`` chooses."""
+    the form ``eval.deploy`` and ``eval.compile`` choose (each on a copy: the models stay as
+    they are)."""
     if ctx.cfg.eval.deploy:
         models = {name: deployed(model) for name, model in models.items()}
+    if ctx.cfg.eval.compile:
+        copies = models if ctx.cfg.eval.deploy else copy.deepcopy(models)
+        models = {name: compiled(model) for name, model in copies.items()}
     return latency_ms(models, ctx.example, ctx.cfg.eval.latency_runs)
 
 

@@ -40,6 +40,7 @@ def resumed(ctx: RunContext, name: str, compute: Callable[[], dict[str, Any]]) -
 KEYS_ADDED_LATER: dict[tuple[str, ...], Any] = {
     ("relocation", "span_positions"): 4096,
     ("relocation", "distill", "finetune"): False,
+    ("eval", "compile"): False,
 }
 
 

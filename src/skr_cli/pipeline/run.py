@@ -208,7 +208,8 @@ def run(
             "delta_loss_test": pruned_eval["loss"] - dense_eval["loss"],
             "relocation": relocated,
             "speedup": latency["dense"] / latency["final"],
-            # every latency_ms (and the lowrank ones) was timed in this form: train | deployed
+            # every latency_ms (and the lowrank ones) was timed in this form:
+            # train | deployed, each with ", compiled" where eval.compile compiled it
             "latency_form": latency_form(cfg),
             "channels": {
                 "before": sum(layer.channels for layer in prunable_layers(dense).values()),
