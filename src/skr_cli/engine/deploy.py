@@ -76,4 +76,21 @@ def compiled(model: nn.Module) -> nn.Module:
     where freezing applies, with inputs of a fixed shape per call site (each new shape compiles
     once more). The result computes ``model``'s outputs (to float rounding); ``model`` is put in
     eval mode and must not change afterwards (its frozen weights would not follow)."""
-    return torch.compile(model.eval(), options={"freezing": True})
+    return _Frozen(model.eval())
+
+
+class _Frozen(nn.Module):
+    """A compiled module whose calls (and so its compilations, which happen at a call) run with
+    inductor's ``freezing`` on. Passed as ``torch.compile(..., options={"freezing": True})``
+    it did not take effect (the full-width I3D compiled so ran no faster than eager; with the
+    config patched around the call, 1.46x faster at batch 2 on one thread)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.compiled = torch.compile(model, dynamic=False)  # a new shape: a static compile
+
+    def forward(self, *args: torch.Tensor) -> torch.Tensor:
+        from torch._inductor import config  # loaded by torch.compile's first call anyway
+
+        with config.patch(freezing=True):
+            return self.compiled(*args)
