@@ -1,7 +1,8 @@
 """How long the test suite takes: ``make test`` and ``make test-fast``, as a developer runs them.
 
 Runs the whole suite and its fast subset (marker ``slow`` left out) with the Makefile's own
-pytest command line (pytest-xdist, ``--dist loadgroup``), one after the other, and reports
+pytest command lines (its ``test`` and ``test-fast`` targets: pytest-xdist, ``--dist
+loadgroup``), one after the other, and reports
 pytest's own time for each (collection and every test, not the install), the number of tests
 that passed, and each time against its target: 6 minutes for the whole suite, 90 s for the
 fast subset, on 2 cores. Writes benchmarks/tests.md and benchmarks/tests.json. Run it on idle
@@ -14,32 +15,30 @@ machine slows them.
 from __future__ import annotations
 
 import argparse
-import os
 import re
+import shlex
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from summarise_bench import write_headlines
+from summarise_bench import machine, write_headlines
 
 ROOT = Path(__file__).resolve().parents[1]
-# (label, make target, extra pytest arguments, target seconds on 2 cores)
-SUITES = (
-    ("whole suite", "make test", [], 360.0),
-    ("fast subset", "make test-fast", ["-m", "not slow"], 90.0),
-)
+# (make target, target seconds on 2 cores)
+SUITES = (("test", 360.0), ("test-fast", 90.0))
 # pytest's last line, e.g. "721 passed, 4 skipped, 4 warnings in 325.04s (0:05:25)"
 SUMMARY = re.compile(r"(?P<passed>\d+) passed.* in (?P<seconds>[\d.]+)s")
 
 
-def pytest_line(extra: list[str]) -> list[str]:
-    """The Makefile's pytest command line (see its ``test`` target) with ``extra`` arguments."""
+def pytest_line(target: str) -> list[str]:
+    """The pytest command line of the Makefile's ``target``, run with this Python."""
     makefile = (ROOT / "Makefile").read_text()
-    match = re.search(r"^test:.*\n\t\$\(BIN\)/python (?P<args>-m pytest .*)$", makefile, re.M)
+    rule = rf"^{re.escape(target)}:.*\n\t\$\(BIN\)/python (?P<args>-m pytest .*)$"
+    match = re.search(rule, makefile, re.M)
     if match is None:
-        sys.exit("Makefile: no `test` target running `$(BIN)/python -m pytest ...`")
-    return [sys.executable, *match["args"].split(), *extra]
+        sys.exit(f"Makefile: no `{target}` target running `$(BIN)/python -m pytest ...`")
+    return [sys.executable, *shlex.split(match["args"])]
 
 
 def timed(argv: list[str]) -> dict:
@@ -57,13 +56,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "tests.md")
     args = parser.parse_args()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = machine()["cores"]
     records = []
-    for label, target, extra, limit in SUITES:
-        argv = pytest_line(extra)
-        record = {"label": label, "command": target, "target_s": limit} | timed(argv)
+    for target, limit in SUITES:
+        record = {"command": f"make {target}", "target_s": limit} | timed(pytest_line(target))
         records.append(record)
-        print(f"{target}: {record['passed']} passed in {record['pytest_s']:.0f} s", flush=True)
+        print(
+            f"{record['command']}: {record['passed']} passed in {record['pytest_s']:.0f} s",
+            flush=True,
+        )
     lines = [
         "# The test suite's time",
         "",
