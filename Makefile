@@ -37,11 +37,11 @@ bench: install
 	for script in scripts/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 	$(BIN)/python scripts/summarise_bench.py
 
-# The agnosticism study (docs/study.md): tuning, 324-run study, ablation and budgets, then
-# benchmarks/agnosticism.md. Hours on 2 CPU cores; resumable (finished runs are skipped when it
-# is run again).
+# The agnosticism study (docs/study.md): equal tuning of the arms, the 405-run study, budgets
+# and ablation, then benchmarks/agnosticism.md and the README's answer. Sessions of hours on 2
+# CPU cores; resumable (finished runs under benchmarks/study/runs/ are skipped when it is run again).
 study: install
-	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/agnosticism.sh $(ARGS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/study.sh $(ARGS)
 
 # The calibration of the study's instrument (benchmarks/calibration.md): 5 dense models, the
 # fine-tuning learning rate on val, 9 heuristics x 5 seeds at ratio 0.5; resumable.

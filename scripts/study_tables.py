@@ -25,6 +25,17 @@ from skr_cli.report.write import estimate, num
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORTS = ROOT / "benchmarks" / "study"
+README = ROOT / "README.md"
+# The README's answer section lies between these lines; this script rewrites what is between them.
+BEGIN = "<!-- study answer: written by scripts/study_tables.py (make study) -->"
+END = "<!-- end of the study answer -->"
+STUDY_RUNS = 405
+ABLATION_LABELS = {
+    "span_no_compensation": "the span phase without compensation",
+    "compensation": "compensation alone (no phase)",
+    "span": "the span arm",
+    "baseline": "the baseline",
+}
 ARMS = ("baseline", "penalty", "span")
 THESIS = 0.4  # the thesis's ~60 % lower spread across heuristics: a spread ratio of 0.4
 STUDY_SEEDS = 5
@@ -196,10 +207,150 @@ def tuning_rows() -> list[str]:
     return rows
 
 
+def best_arm(cells: list[dict[str, Any]]) -> str | None:
+    """The relocation arm with the lowest mean spread ratio over the prune ratios it has."""
+    ratios: dict[str, list[float]] = {}
+    for cell in cells:
+        r = cell.get("ratio")
+        if r and r.get("ratio") is not None and arm(cell) != "baseline":
+            ratios.setdefault(str(arm(cell)), []).append(r["ratio"])
+    return min(ratios, key=lambda a: sum(ratios[a]) / len(ratios[a])) if ratios else None
+
+
+def headline(cells: list[dict[str, Any]], best: str) -> str:
+    """The answer in one sentence: Yes where the best arm's spread ratio is at most the thesis's
+    0.4 with an interval below 1 at every ratio and no demonstrable loss of mean top-1, No where
+    it narrows the spread at no ratio, Partly otherwise."""
+    mine = sorted(
+        (c for c in cells if arm(c) == best and c.get("ratio")), key=lambda c: c["key"]["prune.ratio"]
+    )
+    narrower = [c for c in mine if (c["ratio"].get("high") or 2) < 1]
+    thesis = [c for c in narrower if c["ratio"]["ratio"] <= THESIS]
+    losing = [c for c in mine if (c["ratio"].get("difference_high") or 0) < 0]
+    gaining = [c for c in mine if (c["ratio"].get("difference_low") or 0) > 0]
+
+    def at(chosen: list[dict[str, Any]]) -> str:
+        return ", ".join(f"{c['key']['prune.ratio']:g}" for c in chosen) or "none"
+
+    if mine and len(thesis) == len(mine) and not losing:
+        word = "Yes"
+    elif not narrower:
+        word = "No"
+    else:
+        word = "Partly"
+    return (
+        f"**{word}.** With `arm={best}`, the spread of final top-1 across the 9 heuristics is "
+        f"narrower than the baseline's (interval below 1) at prune ratio {at(narrower)} of "
+        f"{at(mine)}, and at or beyond the thesis's ≈ 60 % cut (a ratio ≤ {THESIS}) at "
+        f"{at(thesis)}; mean top-1 is higher (interval above 0) at {at(gaining)} and lower "
+        f"(interval below 0) at {at(losing)}."
+    )
+
+
+def readme_rows(cells: list[dict[str, Any]]) -> list[str]:
+    rows = [
+        "| prune ratio | arm | seeds | spread ratio vs baseline [95 % CI] | permutation p "
+        "| Δ mean top-1 [95 % CI] | without the baseline's worst heuristic |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for cell in sorted(cells, key=lambda c: (c["key"]["prune.ratio"], ARMS.index(arm(c)))):
+        r = cell.get("ratio")
+        if not r:
+            continue
+        worst = cell.get("worst")
+        bad = cell.get("without", {}).get(worst) if worst else None
+        rows.append(
+            f"| {cell['key']['prune.ratio']:g} | {arm(cell)} | {seeds(cell)} | {ratio_text(r)} "
+            f"| {num(r.get('p_permutation'), 3)} | {difference_text(r)} | "
+            + (f"{ratio_text(bad)} ({worst})" if bad else "n/a")
+            + " |"
+        )
+    return rows
+
+
+def compared(cells: list[dict[str, Any]], label: Any) -> str:
+    """``3 epochs 0.52 [0.31, 0.80], Δ +0.1 [...]`` for each cell with a ratio."""
+    return "; ".join(
+        f"{label(c)} {ratio_text(c['ratio'])} (Δ mean {difference_text(c['ratio'])})"
+        for c in cells
+        if c.get("ratio")
+    )
+
+
+def readme_answer(
+    main_cells: list[dict[str, Any]],
+    all_cells: list[dict[str, Any]],
+    ablation: list[dict[str, Any]] | None,
+    counts: dict[str, int],
+) -> list[str]:
+    """The README's answer section: the headline, the per-ratio table, the budget and the
+    ablation in a sentence each, the figure, and how many runs it rests on."""
+    best = best_arm(main_cells)
+    if best is None:
+        return ["The study has no finished cell to compare yet (`make study`)."]
+    lines = [headline(main_cells, best), "", *readme_rows(main_cells), ""]
+    budget = [
+        c
+        for c in all_cells
+        if c["key"]["prune.ratio"] == 0.5 and arm(c) == "span" and not c["key"].get("lowrank.weight")
+    ]
+    budget.sort(key=lambda c: saved_budget(c) or 0)
+    if len(budget) > 1:
+        lines.append(
+            "Against the budget (prune ratio 0.5, `arm=span` against the baseline at each "
+            "number of epochs after scoring): "
+            + compared(budget, lambda c: f"{num(saved_budget(c), 0)} epochs")
+            + "."
+        )
+    if ablation:
+        parts = [
+            c
+            for c in ablation
+            if c["key"]["prune.ratio"] == 0.5 and saved_budget(c) == STUDY_BUDGET
+            and arm(c) != "baseline" and (arm(c) != "span" or c["key"].get("lowrank.weight"))
+        ]  # fmt: skip
+
+        def label(c: dict[str, Any]) -> str:
+            name = ABLATION_LABELS.get(str(arm(c)), f"`arm={arm(c)}`")
+            weight = c["key"].get("lowrank.weight")
+            return f"{name} after low-rank pre-training (weight {weight:g})" if weight else name
+
+        if parts:
+            lines.append(
+                "Ablation (prune ratio 0.5, each against the baseline with the same dense model): "
+                + compared(parts, label)
+                + "."
+            )
+    lines += [
+        "",
+        "![The spread across heuristics per prune ratio and arm, and against the budget]"
+        "(benchmarks/study/study/answer.png)",
+        "",
+        f"*Spread ratio: std of final top-1 across the 9 heuristics under an arm over the "
+        "baseline's, with a paired bootstrap 95 % interval over seeds (2000 resamples); from "
+        f"{counts['study']} of the study's {STUDY_RUNS} runs, {counts['budget']} budget runs and "
+        f"{counts['ablation']} ablation runs on the test split. Written by `make study`; every "
+        "table: [benchmarks/agnosticism.md](benchmarks/agnosticism.md), the protocol: "
+        "[docs/study.md](docs/study.md).*",
+    ]
+    return lines
+
+
+def rewrite_section(path: Path, lines: list[str]) -> None:
+    """Replaces what lies between BEGIN and END in ``path`` by ``lines``."""
+    text = path.read_text()
+    if BEGIN not in text or END not in text:
+        raise SystemExit(f"study_tables: {path} lacks the lines {BEGIN!r} and {END!r}")
+    head, rest = text.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    path.write_text(head + BEGIN + "\n" + "\n".join(lines) + "\n" + END + tail)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "agnosticism.md")
     parser.add_argument("--reports", type=Path, default=REPORTS, help="skr-report folders' parent")
+    parser.add_argument("--readme", type=Path, default=README, help="the file with the answer")
     args = parser.parse_args()
     study = load("study", args.reports)
     if study is None:
@@ -214,7 +365,7 @@ def main() -> None:
         "",
         f"Written {datetime.date.today().isoformat()} by `scripts/study_tables.py` (`bash "
         "scripts/study.sh`) from `skr-report` over `benchmarks/study/runs/`: "
-        f"{runs} of the study's 405 runs finished (9 heuristics × 3 prune ratios × 3 arms × "
+        f"{runs} of the study's {STUDY_RUNS} runs finished (9 heuristics × 3 prune ratios × 3 arms × "
         f"{STUDY_SEEDS} seeds), final clip top-1 % on the 3360 test videos, 10 epochs after "
         "scoring. Intervals: percentile 95 % intervals of 2000 paired bootstrap resamples of the "
         "seeds; the permutation test swaps the arms' runs of each (heuristic, seed) pair. The "
@@ -255,6 +406,15 @@ def main() -> None:
     ]
     args.out.write_text("\n".join(lines) + "\n")
     print(f"wrote {args.out}")
+    extra = [] if ablation is None else [c for c in ablation["cells"] if not (arm(c) in ARMS and plain(c))]
+    counts = {
+        "study": runs,
+        "budget": sum(len(c["runs"]) for c in cells if saved_budget(c) != STUDY_BUDGET),
+        "ablation": sum(len(c["runs"]) for c in extra),
+    }
+    answer = readme_answer(main_cells, cells, None if ablation is None else ablation["cells"], counts)
+    rewrite_section(args.readme, answer)
+    print(f"wrote the answer in {args.readme}")
 
 
 if __name__ == "__main__":

@@ -687,12 +687,19 @@ def test_the_study_tables_give_each_arms_ratio_and_verdict(tmp_path: Path) -> No
         )
     (tmp_path / "study").mkdir()
     (tmp_path / "study" / "report.json").write_text(json.dumps({"cells": cells}))
-    out = tmp_path / "agnosticism.md"
+    out, readme = tmp_path / "agnosticism.md", tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{study_tables.BEGIN}\nold answer\n{study_tables.END}\n\n## next\n")
     argv, sys.argv = sys.argv, ["study_tables.py", "--reports", str(tmp_path), "--out", str(out)]
+    sys.argv += ["--readme", str(readme)]
     try:
         study_tables.main()
     finally:
         sys.argv = argv
+    answer = readme.read_text()
+    assert "old answer" not in answer and answer.endswith(f"{study_tables.END}\n\n## next\n")
+    assert "**Yes.** With `arm=span`" in answer  # the lower ratio of the two arms: 0.4 vs 0.7
+    assert "| 0.5 | span | 5 | 0.40 [0.10, 0.50] | 0.010 | +2.00 [0.00, 4.00] |" in answer
+    assert "from 30 of the study's 405 runs, 0 budget runs and 0 ablation runs" in answer
     text = out.read_text()
     assert "30 of the study's 405 runs finished" in text
     assert "| 0.5 | span | 5 | 97.00 | 1.00 [0.00, 2.00] | 0.50 | 0.40 [0.10, 0.50] | 0.010" in text
