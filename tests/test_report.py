@@ -697,11 +697,20 @@ def test_the_study_tables_give_each_arms_ratio_and_verdict(tmp_path: Path) -> No
         sys.argv = argv
     answer = readme.read_text()
     assert "old answer" not in answer and answer.endswith(f"{study_tables.END}\n\n## next\n")
-    assert "**Yes.** With `arm=span`" in answer  # the lower ratio of the two arms: 0.4 vs 0.7
+    assert "**Not decided yet.** With `arm=span`" in answer  # span's ratio 0.4 < penalty's 0.7
+    assert "Still to come: ratio 0.3; ratio 0.7." in answer
     assert "| 0.5 | span | 5 | 0.40 [0.10, 0.50] | 0.010 | +2.00 [0.00, 4.00] |" in answer
     assert "from 30 of the study's 405 runs, 0 budget runs and 0 ablation runs" in answer
     text = out.read_text()
     assert "30 of the study's 405 runs finished" in text
+    # every prune ratio with its seeds: Yes, Partly or No from the span arm's intervals
+    span = cells[2]
+    full = [span | {"key": {"prune.ratio": r, "lowrank.weight": 0.0}} for r in (0.3, 0.5, 0.7)]
+    assert study_tables.headline(full, "span").startswith("**Yes.**")
+    wider = dict(span["ratio"], ratio=1.3, low=1.1, high=1.6)
+    assert study_tables.headline([c | {"ratio": wider} for c in full], "span").startswith("**No.**")
+    mixed = [full[0] | {"ratio": wider}, *full[1:]]
+    assert study_tables.headline(mixed, "span").startswith("**Partly.**")
     assert "| 0.5 | span | 5 | 97.00 | 1.00 [0.00, 2.00] | 0.50 | 0.40 [0.10, 0.50] | 0.010" in text
     assert text.count("consistent with 60 %") == 2  # both arms: their intervals reach 0.4
     assert (
