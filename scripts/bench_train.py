@@ -5,8 +5,9 @@
    both see the same load; the overhead is reported amortised at the default lowrank.prox_every
    and at prox_every=1.
    Then a plain step against relocation-phase steps (Soft Knowledge Relocation), the same way,
-   and a Taylor scoring batch (hooks keeping every layer's activation gradient) against a plain
-   forward and backward pass.
+   the ``target=span`` step against a plain one on the default model and a wider one (the term
+   costs per consumer, the step per activation), and a Taylor scoring batch (hooks keeping
+   every layer's activation gradient) against a plain forward and backward pass.
 2. Factorised network: each chosen layer truncated to a share of its full rank, against its
    parameter and MAC reduction and its median batch-1 latency measured in turns with the dense one.
 
@@ -317,21 +318,27 @@ def relocation_trainer(settings: dict, variant: tuple | None) -> Callable[[], No
     return run
 
 
-def relocation_steps(settings: dict, rounds: int) -> list[str]:
-    """Median ms per training step: plain against relocation-phase steps, in turns."""
-    variants = {"plain": relocation_trainer(settings, None)}
-    variants |= {k: relocation_trainer(settings, v) for k, v in RELOCATION_VARIANTS.items()}
+def in_turns(variants: dict[str, Callable[[], None]], rounds: int, block: int) -> dict[str, float]:
+    """Median ms per step of each variant: one untimed block each, then ``rounds`` rounds in
+    which every variant runs a timed block of ``block`` steps in turn (the same load for all)."""
     for run in variants.values():  # warm-up
-        for _ in range(BLOCK):
+        for _ in range(block):
             run()
     times: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(rounds):
         for name, run in variants.items():
             start = time.perf_counter()
-            for _ in range(BLOCK):
+            for _ in range(block):
                 run()
-            times[name].append(1000.0 * (time.perf_counter() - start) / BLOCK)
-    medians = {name: statistics.median(values) for name, values in times.items()}
+            times[name].append(1000.0 * (time.perf_counter() - start) / block)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def relocation_steps(settings: dict, rounds: int) -> list[str]:
+    """Median ms per training step: plain against relocation-phase steps, in turns."""
+    variants = {"plain": relocation_trainer(settings, None)}
+    variants |= {k: relocation_trainer(settings, v) for k, v in RELOCATION_VARIANTS.items()}
+    medians = in_turns(variants, rounds, BLOCK)
     clip = "x".join(map(str, settings["clip"]))
     lines = [
         f"## Relocation phase: training step, i3d_tiny, batch {settings['batch']}, clip {clip}",
@@ -365,7 +372,51 @@ def relocation_steps(settings: dict, rounds: int) -> list[str]:
     return lines
 
 
-SECTIONS = ("steps", "relocation", "scoring", "truncation")
+# (label, width, clip T x H x W, batch) where the span term's cost is timed against the model's size
+SPAN_CASES = [
+    ("i3d_tiny (default run)", 0.125, (8, 32, 32), 16),
+    ("i3d width 0.25", 0.25, (16, 64, 64), 8),
+]
+SPAN_BLOCK = 2  # steps per timed block: a wider step takes ~5x the default's
+
+
+def span_scale_table(settings: dict, rounds: int) -> list[str]:
+    """Median ms per step, plain against a ``target=span`` phase step, as the model grows: the
+    term's cost is per consumer (a Gram matrix, a solve, a product), the step's per activation."""
+    lines = [
+        "## Relocation phase with target=span against the model's size",
+        "",
+        "Plain step against a `target=span` phase step (half of every prunable layer planned, "
+        f"span_positions={settings['span_positions']}); median of {rounds} blocks of "
+        f"{SPAN_BLOCK} steps per variant, in turns.",
+        "",
+        "| model | clip | batch | plain ms / step | span ms / step | overhead vs plain |",
+        "|---|---|---|---|---|---|",
+    ]
+    span = RELOCATION_VARIANTS["relocation: span (in the loss)"]
+    for label, width, clip_shape, batch in SPAN_CASES:
+        case = settings | {"width": width, "clip": clip_shape, "batch": batch}
+        variants = {"plain": relocation_trainer(case, None), "span": relocation_trainer(case, span)}
+        medians = in_turns(variants, rounds, SPAN_BLOCK)
+        plain, spanned = medians["plain"], medians["span"]
+        clip = "x".join(map(str, clip_shape))
+        lines.append(
+            f"| {label} | {clip} | {batch} | {plain:.1f} | {spanned:.1f} "
+            f"| {100 * (spanned / plain - 1):+.1f} % |"
+        )
+        print(lines[-1], flush=True)
+        if width != settings["width"]:
+            HEADLINES.append(
+                {
+                    "text": f"relocation-phase step with target=span on {label}, clip {clip}, "
+                    f"batch {batch}: {100 * (spanned / plain - 1):+.1f} % against a plain step",
+                    "value": spanned / plain,
+                }
+            )
+    return lines
+
+
+SECTIONS = ("steps", "relocation", "span_scale", "scoring", "truncation")
 
 
 def main() -> None:
@@ -386,6 +437,7 @@ def main() -> None:
     tables = {
         "steps": lambda: step_table(settings, args.steps),
         "relocation": lambda: relocation_steps(settings, args.rounds),
+        "span_scale": lambda: span_scale_table(settings, args.rounds),
         "scoring": lambda: scoring_table(settings, args.rounds),
         "truncation": lambda: truncation_table(args.runs),
     }
